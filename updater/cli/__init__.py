@@ -1,0 +1,1 @@
+"""``innova-update``: the command line for IT staff (see docs/cli.md)."""

@@ -1,0 +1,148 @@
+"""The typed error tree of the updater, grouped by the stage that failed.
+
+Every error carries a sentence for a person (already translated) and, where there is
+one, a hint saying what they can do. Foreign exceptions (python-tuf, requests,
+OSError, zipfile) are converted into these at the boundary where they enter, with the
+original kept as ``__cause__``. The CLI maps the classes to exit codes and the GUI maps
+them to messages; the engine only raises them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+
+class UpdaterError(Exception):
+    """Base of every error the updater raises on purpose."""
+
+    #: Stable machine-readable identifier, used in JSON output and logs.
+    code: ClassVar[str] = "error"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.hint}" if self.hint else self.message
+
+
+# --- configuration and usage ------------------------------------------------------------
+
+
+class ConfigError(UpdaterError):
+    """The configuration or the command line is wrong."""
+
+    code = "config"
+
+
+# --- the feed: trust, manifest, network --------------------------------------------------
+
+
+class FeedError(UpdaterError):
+    """Something about the release feed prevents a check or an update."""
+
+    code = "feed"
+
+
+class TrustError(FeedError):
+    """The feed's signed metadata cannot be trusted; nothing from it is used."""
+
+    code = "untrusted"
+
+
+class SignatureError(TrustError):
+    """Metadata has bad, missing, or too few valid signatures."""
+
+    code = "untrusted.signature"
+
+
+class ExpiredMetadataError(TrustError):
+    """Signed metadata has expired (or the PC's clock is wrong)."""
+
+    code = "untrusted.expired"
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, expired_at: datetime | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.expired_at = expired_at
+
+
+class RollbackError(TrustError):
+    """The feed offered metadata older than what this PC already trusts."""
+
+    code = "untrusted.rollback"
+
+
+class MetadataTooLargeError(TrustError):
+    """A metadata file was larger than the limit allowed for it."""
+
+    code = "untrusted.too_large"
+
+
+class TargetMismatchError(TrustError):
+    """A signed file (such as the release manifest) had the wrong length or hash."""
+
+    code = "untrusted.mismatch"
+
+
+class UnknownTargetError(TrustError):
+    """A file was asked for that the signed metadata does not list."""
+
+    code = "untrusted.unknown_target"
+
+
+class ManifestError(FeedError):
+    """The release manifest is malformed, inconsistent, or not a manifest at all."""
+
+    code = "manifest"
+
+
+class NetworkError(FeedError):
+    """The feed could not be reached or stopped answering."""
+
+    code = "network"
+
+
+class SlowRetrievalError(NetworkError):
+    """The server sent data too slowly or took too long in total."""
+
+    code = "network.slow"
+
+
+# --- packages -----------------------------------------------------------------------------
+
+
+class IntegrityError(UpdaterError):
+    """A downloaded package does not match what the signed feed says it is."""
+
+    code = "integrity"
+
+
+class ArchiveError(UpdaterError):
+    """A zip archive is corrupt, hostile, or breaks a limit; nothing from it is used."""
+
+    code = "archive"
+
+
+class StorageError(UpdaterError):
+    """A file of the updater's own could not be read or written (disk full, permissions)."""
+
+    code = "storage"
+
+
+# --- the publisher's tool -----------------------------------------------------------------
+
+
+class PublishError(UpdaterError):
+    """The release tool cannot do what was asked; the feed is unchanged."""
+
+    code = "publish"
+
+
+class SigningKeyError(PublishError):
+    """A signing key is missing, unreadable, or protected by another passphrase."""
+
+    code = "publish.key"

@@ -1,0 +1,1 @@
+"""The publisher's release tool: packing, signing and publishing releases."""

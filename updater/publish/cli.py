@@ -1,0 +1,455 @@
+"""``innova-release``: the publisher's tool to build, sign and publish a feed.
+
+Each subcommand is a small function calling :mod:`updater.publish.repository`; errors
+of the updater's tree are printed as one sentence (plus a hint) and exit with 1;
+usage errors exit with 2 (argparse). See docs/publishing.md for a worked example.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+
+from updater import __version__
+from updater.errors import PublishError, SigningKeyError, UpdaterError
+from updater.i18n import _, ngettext
+from updater.manifest import schema_json
+from updater.publish.keys import KeyRing, generate_key, load_public_key
+from updater.publish.repository import (
+    DEFAULT_CHANNELS,
+    DEFAULT_EXPIRY_DAYS,
+    KEYS_DIR,
+    ROLES,
+    FeedRepository,
+    InstallerSpec,
+    PublishResult,
+    ReleaseSpec,
+)
+
+PASSPHRASE_ENV = "INNOVA_RELEASE_PASSPHRASE"
+
+
+def _passphrase(path: Path) -> bytes | None:
+    """Passphrase of an encrypted key: the environment, else a prompt on a terminal."""
+    value = os.environ.get(PASSPHRASE_ENV)
+    if value:
+        return value.encode()
+    if sys.stdin.isatty():
+        return getpass.getpass(_("Passphrase for {path}: ").format(path=path)).encode()
+    return None
+
+
+def _keyring(args: argparse.Namespace) -> KeyRing:
+    folders = [Path(p) for p in args.keys] if args.keys else [Path(args.workdir) / KEYS_DIR]
+    return KeyRing(folders, _passphrase)
+
+
+def _print_result(result: PublishResult) -> None:
+    if not result.changed:
+        print(_("Nothing to publish: no changes and no signature expires soon."))
+    for role in ROLES:
+        if role in result.signed:
+            print(
+                _("Signed {role} version {version}.").format(role=role, version=result.signed[role])
+            )
+    for target in result.new_targets:
+        print(_("Published {target}").format(target=target))
+    for role in ROLES:
+        if role in result.expires:
+            print(
+                _("{role} expires {when}").format(
+                    role=role, when=result.expires[role].strftime("%Y-%m-%d %H:%M UTC")
+                )
+            )
+
+
+# ------------------------------------------------------------------------- commands
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    passphrase: bytes | None = None
+    if args.passphrase_env:
+        value = os.environ.get(args.passphrase_env)
+        if not value:
+            raise SigningKeyError(
+                _("The environment variable {name} is empty.").format(name=args.passphrase_env)
+            )
+        passphrase = value.encode()
+    elif args.passphrase:
+        first = getpass.getpass(_("New passphrase: "))
+        if first != getpass.getpass(_("Repeat the passphrase: ")):
+            raise SigningKeyError(_("The passphrases differ; no key was written."))
+        passphrase = first.encode() or None
+    pair = generate_key(Path(args.dir), args.name, passphrase)
+    print(_("Private key: {path} (keep it secret)").format(path=pair.private_path))
+    print(_("Public key:  {path}").format(path=pair.public_path))
+    print(_("Key id:      {keyid}").format(keyid=pair.public_key.keyid))
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    workdir = Path(args.workdir)
+    keys_dir = Path(args.keys[0]) if args.keys else workdir / KEYS_DIR
+    role_keys = {}
+    thresholds = {}
+    generated = []
+    for role in ROLES:
+        given = getattr(args, f"{role}_key") or []
+        keys = [load_public_key(Path(p)) for p in given]
+        if not keys:
+            pair = generate_key(keys_dir, role)
+            keys = [pair.public_key]
+            generated.append(pair.private_path)
+        role_keys[role] = keys
+        thresholds[role] = getattr(args, f"{role}_threshold")
+    expiry = {
+        role: getattr(args, f"{role}_expiry")
+        for role in ROLES
+        if getattr(args, f"{role}_expiry") is not None
+    }
+    folders = [Path(p) for p in args.keys] if args.keys else [keys_dir]
+    try:
+        repo = FeedRepository.create(
+            workdir,
+            role_keys=role_keys,
+            thresholds=thresholds,
+            keyring=KeyRing(folders, _passphrase),
+            channels=args.channel or DEFAULT_CHANNELS,
+            expiry_days=expiry,
+        )
+    except UpdaterError:
+        for path in generated:
+            for leftover in (path, path.with_suffix(".pub")):
+                leftover.unlink(missing_ok=True)
+        raise
+    print(_("Feed workspace created in {path}").format(path=workdir))
+    print(_("Publish this folder as-is: {path}").format(path=repo.feed_dir))
+    print(
+        _("Ship this root of trust with every client: {path}").format(
+            path=repo.metadata_dir / "1.root.json"
+        )
+    )
+    for path in generated:
+        print(_("Generated key {path}").format(path=path))
+    if generated:
+        print(
+            _(
+                "Warning: move the root key to offline storage (a USB key in a safe); "
+                "it is only needed to change keys or renew the root."
+            )
+        )
+    return 0
+
+
+def _read_notes(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PublishError(
+            _("Cannot read the release notes {path}: {error}").format(
+                path=path, error=exc.strerror or exc
+            )
+        ) from exc
+
+
+def _codes(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError as exc:
+        raise PublishError(
+            _("'{value}' is not a comma-separated list of exit codes.").format(value=text)
+        ) from exc
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    repo = FeedRepository(Path(args.workdir))
+    installer = None
+    if args.installer:
+        installer = InstallerSpec(
+            path=Path(args.installer),
+            silent_args=tuple(args.installer_arg or ()),
+            success_exit_codes=_codes(args.success_codes),
+            reboot_exit_codes=_codes(args.reboot_codes),
+        )
+    released = None
+    if args.released:
+        try:
+            released = date.fromisoformat(args.released)
+        except ValueError as exc:
+            raise PublishError(
+                _("'{value}' is not a date (YYYY-MM-DD).").format(value=args.released)
+            ) from exc
+    spec = ReleaseSpec(
+        product=args.product,
+        version=args.version,
+        channel=args.channel,
+        notes_es=_read_notes(args.notes_es),
+        notes_en=_read_notes(args.notes_en),
+        released=released,
+        kind=args.kind,
+        critical=args.critical,
+        min_updater_version=args.min_updater,
+        prestashop=args.prestashop,
+        rollout_percent=args.rollout,
+        product_name=args.product_name,
+        build_dir=Path(args.from_dir) if args.from_dir else None,
+        zip_path=Path(args.from_zip) if args.from_zip else None,
+        installer=installer,
+    )
+    record = repo.add_release(spec)
+    print(
+        _("Added {product} {version} to channel {channel} (not published yet).").format(
+            product=args.product, version=record["version"], channel=record["channel"]
+        )
+    )
+    for package in record["packages"]:
+        print(f"  {package['target']}  {package['size']} B  sha256:{package['sha256'][:16]}…")
+    print(
+        _("Run 'innova-release publish {workdir}' to sign and publish it.").format(
+            workdir=args.workdir
+        )
+    )
+    return 0
+
+
+def cmd_set(args: argparse.Namespace) -> int:
+    repo = FeedRepository(Path(args.workdir))
+    critical = {"yes": True, "no": False}.get(args.critical or "")
+    if args.rollout is None and critical is None:
+        raise PublishError(_("Nothing to change: give --rollout and/or --critical."))
+    record = repo.set_release(
+        args.product, args.version, rollout_percent=args.rollout, critical=critical
+    )
+    print(
+        _(
+            "{product} {version}: rollout {rollout} %, critical: {critical} (not published yet)."
+        ).format(
+            product=args.product,
+            version=record["version"],
+            rollout=record.get("rollout_percent", 100),
+            critical=_("yes") if record.get("critical") else _("no"),
+        )
+    )
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    repo = FeedRepository(Path(args.workdir))
+    _print_result(repo.publish(_keyring(args)))
+    return 0
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    repo = FeedRepository(Path(args.workdir))
+    _print_result(repo.refresh(_keyring(args)))
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    repo = FeedRepository(Path(args.workdir))
+    report = repo.verify()
+    for role in ROLES:
+        if role in report.versions:
+            print(
+                _("{role}: version {version}, expires {when}").format(
+                    role=role,
+                    version=report.versions[role],
+                    when=report.expires[role].strftime("%Y-%m-%d %H:%M UTC"),
+                )
+            )
+    print(
+        ngettext("{n} release", "{n} releases", report.releases).format(n=report.releases)
+        + ", "
+        + ngettext("{n} file verified.", "{n} files verified.", report.targets_checked).format(
+            n=report.targets_checked
+        )
+    )
+    for warning in report.warnings:
+        print(_("Warning: {message}").format(message=warning))
+    for problem in report.problems:
+        print(_("Problem: {message}").format(message=problem), file=sys.stderr)
+    if report.ok:
+        print(_("The feed verifies."))
+        return 0
+    print(_("The feed does NOT verify."), file=sys.stderr)
+    return 1
+
+
+def cmd_rotate(args: argparse.Namespace) -> int:
+    repo = FeedRepository(Path(args.workdir))
+    add = [load_public_key(Path(p)) for p in args.add or ()]
+    result = repo.rotate_keys(
+        args.role,
+        _keyring(args),
+        add=add,
+        remove=args.remove or (),
+        threshold=args.threshold,
+    )
+    _print_result(result)
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    sys.stdout.write(schema_json())
+    return 0
+
+
+# ------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="innova-release",
+        description=_("Build, sign and publish InnovaCommerce release feeds."),
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(
+        name: str, func: Callable[[argparse.Namespace], int], help_text: str
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    def keys_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--keys",
+            action="append",
+            metavar="DIR",
+            help=_("folder with private keys (repeatable; default: WORKDIR/keys)"),
+        )
+
+    p = command("keygen", cmd_keygen, _("Generate a signing key pair (NAME.key, NAME.pub)."))
+    p.add_argument("name", help=_("key name, e.g. root-1"))
+    p.add_argument("--dir", default=KEYS_DIR, help=_("where to write the key (default: keys)"))
+    p.add_argument("--passphrase", action="store_true", help=_("ask for a passphrase"))
+    p.add_argument(
+        "--passphrase-env", metavar="VAR", help=_("read the passphrase from this variable")
+    )
+
+    p = command("init", cmd_init, _("Create a feed workspace with its keys and roles."))
+    p.add_argument("workdir", help=_("the workspace folder to create"))
+    keys_option(p)
+    p.add_argument(
+        "--channel",
+        action="append",
+        help=_("a channel, most stable first (repeatable; default: stable, beta)"),
+    )
+    for role in ROLES:
+        p.add_argument(
+            f"--{role}-key",
+            action="append",
+            metavar="PUB",
+            help=_("public key file of the {role} role (repeatable; default: generate one)").format(
+                role=role
+            ),
+        )
+        p.add_argument(
+            f"--{role}-threshold",
+            type=int,
+            default=1,
+            metavar="N",
+            help=_("signatures needed for {role} (default: 1)").format(role=role),
+        )
+        p.add_argument(
+            f"--{role}-expiry",
+            type=int,
+            metavar="DAYS",
+            help=_("validity of {role} signatures in days (default: {days})").format(
+                role=role, days=DEFAULT_EXPIRY_DAYS[role]
+            ),
+        )
+
+    p = command("add", cmd_add, _("Add a release of a product (published by 'publish')."))
+    p.add_argument("workdir")
+    p.add_argument("--product", required=True, help=_("product id, e.g. tpv"))
+    p.add_argument("--product-name", help=_("product name shown to users"))
+    p.add_argument("--version", required=True, help=_("version (PEP 440), e.g. 3.4.1"))
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--from-dir", metavar="DIR", help=_("build folder to pack as a zip"))
+    source.add_argument("--from-zip", metavar="ZIP", help=_("zip made by another build system"))
+    p.add_argument("--installer", metavar="FILE", help=_("Windows installer (.exe or .msi)"))
+    p.add_argument(
+        "--installer-arg",
+        action="append",
+        metavar="ARG",
+        help=_("silent-install argument of the installer (repeatable)"),
+    )
+    p.add_argument(
+        "--success-codes", default="0", help=_("installer exit codes meaning success (0)")
+    )
+    p.add_argument(
+        "--reboot-codes",
+        default="3010,1641",
+        help=_("installer exit codes meaning success with a reboot pending (3010,1641)"),
+    )
+    p.add_argument("--notes-es", required=True, metavar="FILE", help=_("Spanish notes (Markdown)"))
+    p.add_argument("--notes-en", required=True, metavar="FILE", help=_("English notes (Markdown)"))
+    p.add_argument(
+        "--kind",
+        choices=["bugfix", "feature"],
+        help=_("default: bugfix when only the micro version changed, else feature"),
+    )
+    p.add_argument("--channel", default="stable", help=_("channel (default: stable)"))
+    p.add_argument("--released", metavar="YYYY-MM-DD", help=_("release date (default: today)"))
+    p.add_argument("--prestashop", metavar="SPEC", help=_("supported PrestaShop versions"))
+    p.add_argument("--critical", action="store_true", help=_("users cannot skip this update"))
+    p.add_argument("--rollout", type=int, metavar="PERCENT", help=_("staged rollout percentage"))
+    p.add_argument("--min-updater", metavar="VERSION", help=_("oldest updater that may install"))
+
+    p = command("set", cmd_set, _("Change a release's rollout or critical flag."))
+    p.add_argument("workdir")
+    p.add_argument("product")
+    p.add_argument("version")
+    p.add_argument("--rollout", type=int, metavar="PERCENT", help=_("0 halts the rollout"))
+    p.add_argument("--critical", choices=["yes", "no"])
+
+    p = command("publish", cmd_publish, _("Sign and publish what changed."))
+    p.add_argument("workdir")
+    keys_option(p)
+
+    p = command(
+        "refresh", cmd_refresh, _("Renew the timestamp and expiring signatures, nothing else.")
+    )
+    p.add_argument("workdir")
+    keys_option(p)
+
+    p = command("verify", cmd_verify, _("Verify the feed as a client would, and every file."))
+    p.add_argument("workdir")
+
+    p = command("rotate-keys", cmd_rotate, _("Change a role's keys or threshold (new root)."))
+    p.add_argument("workdir")
+    p.add_argument("--role", required=True, choices=ROLES)
+    p.add_argument("--add", action="append", metavar="PUB", help=_("public key to add"))
+    p.add_argument("--remove", action="append", metavar="KEYID", help=_("key id to remove"))
+    p.add_argument("--threshold", type=int, metavar="N", help=_("new threshold"))
+    keys_option(p)
+
+    command("schema", cmd_schema, _("Print the manifest's JSON Schema."))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.func(args)
+    except UpdaterError as exc:
+        print(_("Error: {message}").format(message=exc.message), file=sys.stderr)
+        if exc.hint:
+            print(exc.hint, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(_("Cancelled."), file=sys.stderr)
+        return 130
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
