@@ -852,6 +852,10 @@ class FeedRepository:
             meta.mkdir()
             for path in self.metadata_dir.glob("*.root.json"):
                 shutil.copyfile(path, meta / path.name)
+            for role, md in self.current().items():
+                if role in ("targets", "snapshot"):  # unchanged roles stay as published
+                    name = f"{md.signed.version}.{role}.json"
+                    shutil.copyfile(self.metadata_dir / name, meta / name)
             for name, data in staged.items():
                 (meta / name).write_bytes(data)
             (meta / "timestamp.json").write_bytes(timestamp)
