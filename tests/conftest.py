@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.feedkit import Feed, build_feed
+from tests.feedserver import FeedServer, feed_server
+from updater.i18n import set_language
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["INNOVA_LANG"] = "en"
 # The tests' servers are on 127.0.0.1: never send their traffic through a proxy.
 for _var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
     os.environ.pop(_var, None)
-
-from tests.feedkit import Feed, build_feed
-from tests.feedserver import FeedServer, feed_server
-from updater.i18n import set_language
 
 
 @pytest.fixture(autouse=True)
