@@ -1,0 +1,331 @@
+"""The publisher's tool, ``innova-release``, run as the installed console script.
+
+Covers the issue's acceptance flow (two products, three releases each, from plain
+directories, signed and verified), keys, thresholds, refusals that change nothing,
+refresh, rotation and verification of a damaged feed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.feedkit import Client, Feed, make_build, tree_digest
+from tests.feedserver import feed_server
+from updater.errors import PublishError, SigningKeyError
+from updater.publish.keys import KeyRing, generate_key, load_public_key, load_signer
+from updater.publish.repository import FeedRepository, InstallerSpec, ReleaseSpec
+
+RELEASE = [sys.executable, "-m", "updater.publish.cli"]
+
+
+def release(*args: str | Path, check: bool = True, env: dict[str, str] | None = None) -> str:
+    """Run innova-release; return its stdout (stderr too when it fails)."""
+    result = subprocess.run(
+        [*RELEASE, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "INNOVA_LANG": "en", **(env or {})},
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+    if check:
+        assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout + result.stderr
+
+
+def notes(tmp: Path) -> tuple[Path, Path]:
+    (tmp / "es.md").write_text("## Novedades\n- Corrección del cierre de caja\n")
+    (tmp / "en.md").write_text("## What's new\n- Fixed the till closing\n")
+    return tmp / "es.md", tmp / "en.md"
+
+
+def test_two_products_three_releases_from_plain_directories(tmp_path: Path) -> None:
+    """The acceptance flow: init, add 2x3 releases, publish, verify, then a client reads it."""
+    work = tmp_path / "work"
+    es, en = notes(tmp_path)
+    release("init", work)
+    for product in ("tpv", "erp"):
+        for version in ("2.0.0", "2.0.1", "2.1.0"):
+            build = make_build(tmp_path / "builds" / f"{product}-{version}", product, version)
+            release(
+                "add", work, "--product", product, "--version", version,
+                "--from-dir", build, "--notes-es", es, "--notes-en", en,
+                "--prestashop", ">=1.7.8,<9",
+            )  # fmt: skip
+    out = release("publish", work)
+    assert "Signed targets version 2." in out
+    out = release("verify", work)
+    assert "6 releases" in out and "The feed verifies." in out
+
+    root = (work / "feed" / "metadata" / "1.root.json").read_bytes()
+    for server in feed_server(work / "feed"):
+        manifest = Client(server.url, root, tmp_path / "state").check()
+        assert sorted(manifest.products) == ["erp", "tpv"]
+        tpv = manifest.product("tpv")
+        assert tpv is not None
+        assert [str(r.version) for r in tpv.releases] == ["2.0.0", "2.0.1", "2.1.0"]
+        assert [r.kind.value for r in tpv.releases] == ["feature", "bugfix", "feature"]
+        assert tpv.releases[0].prestashop is not None and "8.1.0" in tpv.releases[0].prestashop
+
+
+def test_packing_is_deterministic_across_workspaces(tmp_path: Path) -> None:
+    """Same build directory, two workspaces, different mtimes: the same package bytes."""
+    build = make_build(tmp_path / "build", "tpv", "1.0.0")
+    es, en = notes(tmp_path)
+    digests = []
+    for name in ("a", "b"):
+        os.utime(build / "VERSION", (1_000_000 * (len(digests) + 1),) * 2)
+        release("init", tmp_path / name)
+        release(
+            "add", tmp_path / name, "--product", "tpv", "--version", "1.0.0",
+            "--from-dir", build, "--notes-es", es, "--notes-en", en, "--released", "2026-11-01",
+        )  # fmt: skip
+        releases = json.loads((tmp_path / name / "releases.json").read_text())
+        digests.append(releases["products"]["tpv"]["releases"][0]["packages"][0]["sha256"])
+    assert digests[0] == digests[1]
+
+
+def test_release_from_zip_and_installer(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    es, en = notes(tmp_path)
+    release("init", work)
+    foreign = tmp_path / "erp-build.zip"
+    with zipfile.ZipFile(foreign, "w") as zf:
+        zf.writestr("erp.exe", b"MZ" + b"\0" * 100)
+        zf.writestr("data/config.ini", "[erp]\n")
+    setup = tmp_path / "ERP Setup 5.0.exe"
+    setup.write_bytes(b"MZ installer" * 100)
+    release(
+        "add", work, "--product", "erp", "--version", "5.0", "--from-zip", foreign,
+        "--installer", setup, "--installer-arg", "/VERYSILENT", "--installer-arg", "/NORESTART",
+        "--success-codes", "0", "--reboot-codes", "3010", "--notes-es", es, "--notes-en", en,
+        "--critical", "--rollout", "25", "--kind", "feature",
+    )  # fmt: skip
+    release("publish", work)
+    assert "The feed verifies." in release("verify", work)
+    manifest = json.loads(FeedRepository(work).manifest_bytes("stable"))
+    record = manifest["products"]["erp"]["releases"][0]
+    assert record["critical"] is True and record["rollout_percent"] == 25
+    zip_package, installer = record["packages"]
+    assert zip_package["file_count"] == 2
+    assert installer["target"] == "packages/erp/5.0/ERP-Setup-5.0.exe"
+    assert installer["silent_args"] == ["/VERYSILENT", "/NORESTART"]
+    assert installer["reboot_exit_codes"] == [3010]
+    assert installer["sha256"] == hashlib.sha256(setup.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (["--version", "1.0.0"], "already in the feed"),
+        (["--version", "not-a-version"], "not a valid version"),
+        (["--channel", "nightly"], "Unknown channel"),
+        (["--prestashop", "=>1.7"], "not a valid PrestaShop version range"),
+        (["--rollout", "120"], "between 0 and 100"),
+        (["--product", "TPV!"], "not a valid product name"),
+    ],
+)
+def test_add_refusals_change_nothing(feed: Feed, change: list[str], message: str) -> None:
+    work = feed.repo.workdir
+    es, en = notes(feed.base)
+    before = tree_digest(work)
+    args = {"--product": "tpv", "--version": "9.0.0", "--channel": "stable"}
+    for flag, value in zip(change[::2], change[1::2], strict=True):
+        args[flag] = value
+    flat = [item for pair in args.items() for item in pair]
+    build = make_build(feed.base / "b", "tpv", "9.0.0")
+    out = release(
+        "add", work, *flat, "--from-dir", build, "--notes-es", es, "--notes-en", en, check=False
+    )
+    assert message in out
+    assert tree_digest(work) == before
+
+
+def test_add_refuses_an_unsafe_zip(feed: Feed, tmp_path: Path) -> None:
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("../../outside.txt", "x")
+    es, en = notes(tmp_path)
+    before = tree_digest(feed.repo.workdir)
+    out = release(
+        "add", feed.repo.workdir, "--product", "tpv", "--version", "9.0",
+        "--from-zip", evil, "--notes-es", es, "--notes-en", en, check=False,
+    )  # fmt: skip
+    assert "evil.zip" in out and "Error:" in out
+    assert tree_digest(feed.repo.workdir) == before
+
+
+def test_publish_without_the_targets_key_changes_nothing(feed: Feed, tmp_path: Path) -> None:
+    feed.add("tpv", "1.2.0")
+    online_only = tmp_path / "online"
+    online_only.mkdir()
+    for role in ("snapshot", "timestamp"):
+        for suffix in (".key", ".pub"):
+            shutil.copy(feed.keys_dir / f"{role}-1{suffix}", online_only)
+    before = tree_digest(feed.repo.feed_dir)
+    out = release("publish", feed.repo.workdir, "--keys", online_only, check=False)
+    assert "Signing the targets role needs 1 of its 1 key(s); 0 found" in out
+    assert tree_digest(feed.repo.feed_dir) == before
+
+
+def test_refresh_renews_timestamp_with_online_keys_only(feed: Feed, tmp_path: Path) -> None:
+    online_only = tmp_path / "online"
+    online_only.mkdir()
+    for role in ("snapshot", "timestamp"):
+        for suffix in (".key", ".pub"):
+            shutil.copy(feed.keys_dir / f"{role}-1{suffix}", online_only)
+    version = feed.repo.current()["timestamp"].signed.version
+    out = release("refresh", feed.repo.workdir, "--keys", online_only)
+    assert f"Signed timestamp version {version + 1}." in out
+    assert "Signed targets" not in out
+    assert "The feed verifies." in release("verify", feed.repo.workdir)
+
+
+def test_refresh_refuses_unpublished_changes(feed: Feed) -> None:
+    feed.add("tpv", "1.2.0")
+    out = release("refresh", feed.repo.workdir, "--keys", feed.keys_dir, check=False)
+    assert "unpublished changes" in out
+
+
+def test_publish_with_nothing_new_signs_nothing(feed: Feed) -> None:
+    before = tree_digest(feed.repo.feed_dir)
+    out = release("publish", feed.repo.workdir, "--keys", feed.keys_dir)
+    assert "Nothing to publish" in out
+    assert tree_digest(feed.repo.feed_dir) == before
+
+
+def test_verify_detects_a_damaged_package_on_disk(feed: Feed) -> None:
+    info = feed.repo.current()["targets"].signed.targets["packages/erp/1.0.1/erp-1.0.1.zip"]
+    path = feed.repo.target_file(info.path, info.hashes["sha256"])
+    path.write_bytes(path.read_bytes()[:-1] + b"!")
+    out = release("verify", feed.repo.workdir, check=False)
+    assert "erp-1.0.1.zip" in out and "The feed does NOT verify." in out
+
+
+def test_verify_detects_a_missing_file(feed: Feed) -> None:
+    info = feed.repo.current()["targets"].signed.targets["packages/tpv/1.0.0/tpv-1.0.0.files.json"]
+    feed.repo.target_file(info.path, info.hashes["sha256"]).unlink()
+    out = release("verify", feed.repo.workdir, check=False)
+    assert "Missing file" in out and "does NOT verify" in out
+
+
+def test_set_rollout_zero_halts_a_release(feed: Feed, tmp_path: Path) -> None:
+    release("set", feed.repo.workdir, "tpv", "1.1.0", "--rollout", "0")
+    release("publish", feed.repo.workdir, "--keys", feed.keys_dir)
+    for server in feed_server(feed.repo.feed_dir):
+        tpv = Client(server.url, feed.root, tmp_path / "state").check().product("tpv")
+        assert tpv is not None and tpv.latest is not None
+        assert tpv.latest.rollout_percent == 0
+
+
+def test_keygen_writes_owner_only_encrypted_key(tmp_path: Path) -> None:
+    out = release(
+        "keygen", "root-1", "--dir", tmp_path, "--passphrase-env", "PW", env={"PW": "s3cret"}
+    )
+    assert "Key id:" in out
+    private = tmp_path / "root-1.key"
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert b"ENCRYPTED PRIVATE KEY" in private.read_bytes()
+    public = load_public_key(tmp_path / "root-1.pub")
+    assert load_signer(private, public, lambda _p: b"s3cret").public_key.keyid == public.keyid
+    with pytest.raises(SigningKeyError, match="wrong passphrase"):
+        load_signer(private, public, lambda _p: b"wrong")
+    with pytest.raises(SigningKeyError, match="none was given"):
+        load_signer(private, public)
+    assert "already exists" in release("keygen", "root-1", "--dir", tmp_path, check=False)
+
+
+def test_init_with_two_of_three_root_keys_and_passphrases(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    env = {"INNOVA_RELEASE_PASSPHRASE": "pw"}
+    for n in (1, 2, 3):
+        release("keygen", f"root-{n}", "--dir", keys, "--passphrase-env", "PW", env={"PW": "pw"})
+    for role in ("targets", "snapshot", "timestamp"):
+        release("keygen", role, "--dir", keys)
+    # Only two of the three root keys are at hand: enough for a threshold of 2.
+    (keys / "root-3.key").rename(tmp_path / "root-3.key")
+    args = ["init", tmp_path / "work", "--keys", keys, "--root-threshold", "2"]
+    for n in (1, 2, 3):
+        args += ["--root-key", keys / f"root-{n}.pub"]
+    for role in ("targets", "snapshot", "timestamp"):
+        args += [f"--{role}-key", keys / f"{role}.pub"]
+    release(*args, env=env)
+    root = json.loads((tmp_path / "work/feed/metadata/1.root.json").read_text())
+    assert root["signed"]["roles"]["root"]["threshold"] == 2
+    assert len(root["signed"]["roles"]["root"]["keyids"]) == 3
+    assert len(root["signatures"]) == 2
+    # With one root key, a threshold of 2 cannot be met: nothing is created.
+    (keys / "root-2.key").rename(tmp_path / "root-2.key")
+    args[1] = tmp_path / "work2"
+    out = release(*args, env=env, check=False)
+    assert "needs 2 of its 3 key(s); 1 found" in out
+    assert not (tmp_path / "work2").exists()
+
+
+def test_rotating_the_targets_key_keeps_existing_clients_working(
+    feed: Feed, tmp_path: Path
+) -> None:
+    for server in feed_server(feed.repo.feed_dir):
+        client = Client(server.url, feed.root, tmp_path / "state")
+        client.check()
+        old = feed.repo.current()["root"].signed.roles["targets"].keyids[0]
+        release("keygen", "targets-2", "--dir", feed.keys_dir)
+        out = release(
+            "rotate-keys", feed.repo.workdir, "--role", "targets",
+            "--add", feed.keys_dir / "targets-2.pub", "--remove", old[:10],
+            "--keys", feed.keys_dir,
+        )  # fmt: skip
+        assert "Signed root version 2." in out
+        (feed.keys_dir / "targets-1.key").unlink()  # the old key is gone for good
+        feed.add("tpv", "1.2.0")
+        release("publish", feed.repo.workdir, "--keys", feed.keys_dir)
+        tpv = client.check().product("tpv")
+        assert tpv is not None and str(tpv.latest.version) == "1.2.0"  # type: ignore[union-attr]
+        root = json.loads((feed.repo.metadata_dir / "2.root.json").read_text())
+        assert old not in root["signed"]["roles"]["targets"]["keyids"]
+
+
+def test_renewing_the_root_extends_its_expiry(feed: Feed) -> None:
+    before = feed.repo.current()["root"].signed.expires
+    release("rotate-keys", feed.repo.workdir, "--role", "root", "--keys", feed.keys_dir)
+    after = feed.repo.current()["root"].signed
+    assert after.version == 2 and after.expires >= before
+
+
+def test_api_refuses_release_without_package_or_notes(feed: Feed) -> None:
+    base = ReleaseSpec(product="tpv", version="3.0", channel="stable", notes_es="x", notes_en="y")
+    with pytest.raises(PublishError, match="needs a package"):
+        feed.repo.add_release(base)
+    with pytest.raises(PublishError, match="Spanish and in English"):
+        feed.repo.add_release(
+            ReleaseSpec(
+                product="tpv",
+                version="3.0",
+                channel="stable",
+                notes_es="",
+                notes_en="y",
+                installer=InstallerSpec(feed.base / "nope.exe", ()),
+            )
+        )
+
+
+def test_keyring_ignores_public_keys_without_private_half(tmp_path: Path) -> None:
+    pair = generate_key(tmp_path, "lonely")
+    pair.private_path.unlink()
+    assert not KeyRing([tmp_path]).has(pair.public_key.keyid)
+
+
+def test_release_tool_help_lists_every_subcommand() -> None:
+    out = release("--help")
+    for command in ("keygen", "init", "add", "set", "publish", "refresh", "verify", "rotate-keys"):
+        assert command in out
