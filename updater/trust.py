@@ -22,12 +22,14 @@ from typing import NoReturn
 
 from tuf.api import exceptions as tuf_errors
 from tuf.api.metadata import Metadata, TargetFile
+from tuf.api.serialization import DeserializationError
 from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
 
 from updater.errors import (
     ConfigError,
     ExpiredMetadataError,
     IntegrityError,
+    ManifestError,
     MetadataTooLargeError,
     NetworkError,
     RollbackError,
@@ -364,6 +366,14 @@ def _convert(
         return NetworkError(
             _("The update server could not be reached: {detail}").format(detail=detail),
             hint=_("Check the internet connection and try again later."),
+        )
+    if isinstance(exc, DeserializationError):
+        return ManifestError(
+            _("The update server answered with something that is not a release manifest."),
+            hint=_(
+                "A proxy, firewall or hotspot login page may be in the way; check the "
+                "internet connection and try again."
+            ),
         )
     if isinstance(exc, tuf_errors.RepositoryError):
         return TrustError(
