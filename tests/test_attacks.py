@@ -8,7 +8,9 @@ each threat to its test.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import shutil
 import time
 import zipfile
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tuf.api.metadata import Metadata, MetaFile, Root, Snapshot, TargetFile, Targets, Timestamp
+from tuf.api.metadata import Metadata, MetaFile, Root, TargetFile
 from tuf.api.serialization.json import JSONSerializer
 
 from tests.feedkit import Client, Feed, build_feed, tree_digest
@@ -74,6 +76,34 @@ def resign(md: Metadata[Any], keyring: KeyRing, keyids: list[str]) -> bytes:
     return md.to_bytes(JSONSerializer(compact=True))
 
 
+Signers = tuple[KeyRing, list[str]]
+
+
+def forge_chain(
+    md: dict[str, Metadata[Any]], *, targets: Signers, snapshot: Signers, timestamp: Signers
+) -> dict[str, bytes]:
+    """New versions of the (already edited) targets, and of a snapshot and a timestamp that
+    point to it, signed by the given keys: {path in the feed: bytes}."""
+    forged: dict[str, bytes] = {}
+    targets_md = md["targets"]
+    targets_md.signed.version += 1
+    forged[versioned("targets", targets_md)] = resign(targets_md, *targets)
+    snapshot_md = md["snapshot"]
+    snapshot_md.signed.version += 1
+    snapshot_md.signed.meta["targets.json"] = MetaFile(targets_md.signed.version)
+    forged[versioned("snapshot", snapshot_md)] = resign(snapshot_md, *snapshot)
+    timestamp_md = md["timestamp"]
+    timestamp_md.signed.version += 1
+    timestamp_md.signed.snapshot_meta = MetaFile(snapshot_md.signed.version)
+    forged["metadata/timestamp.json"] = resign(timestamp_md, *timestamp)
+    return forged
+
+
+def legit(feed: Feed, role: str) -> Signers:
+    """The publisher's own keys of ``role`` (as a thief of all of them would have)."""
+    return feed.keyring, feed.repo.current()["root"].signed.roles[role].keyids
+
+
 def target_path_on_server(feed: Feed, target: str) -> str:
     info = current(feed)["targets"].signed.targets[target]
     path = feed.repo.target_file(target, info.hashes["sha256"])
@@ -106,22 +136,12 @@ def test_arbitrary_installation_metadata_signed_by_attacker_key_is_refused(
     attacker = KeyRing([generate_key(tmp_path / "attacker", "evil").private_path.parent])
     evil_keyid = next(iter(attacker._private))  # the attacker's only key
     md = current(feed)
-    targets = md["targets"]
-    targets.signed.version += 1
-    targets.signed.targets["packages/tpv/9.9.9/tpv-9.9.9.zip"] = TargetFile(
+    md["targets"].signed.targets["packages/tpv/9.9.9/tpv-9.9.9.zip"] = TargetFile(
         4, {"sha256": "0" * 64}, "packages/tpv/9.9.9/tpv-9.9.9.zip"
     )
-    targets_bytes = resign(targets, attacker, [evil_keyid])
-    snapshot = md["snapshot"]
-    snapshot.signed.version += 1
-    snapshot.signed.meta["targets.json"] = MetaFile(targets.signed.version)
-    snapshot_bytes = resign(snapshot, attacker, [evil_keyid])
-    timestamp = md["timestamp"]
-    timestamp.signed.version += 1
-    timestamp.signed.snapshot_meta = MetaFile(snapshot.signed.version)
-    server.override(versioned("targets", targets), body=targets_bytes)
-    server.override(versioned("snapshot", snapshot), body=snapshot_bytes)
-    server.override("metadata/timestamp.json", body=resign(timestamp, attacker, [evil_keyid]))
+    evil: Signers = (attacker, [evil_keyid])
+    for path, body in forge_chain(md, targets=evil, snapshot=evil, timestamp=evil).items():
+        server.override(path, body=body)
     with pytest.raises(SignatureError, match="not signed by enough valid"):
         client.install_latest("tpv", install_dir)
     assert_nothing_installed(client, install_dir, before)
@@ -159,7 +179,6 @@ def test_extraneous_dependencies_added_to_manifest_are_refused(
 ) -> None:
     """The attacker adds an extra installer to the newest TPV release in the manifest."""
     before = tree_digest(install_dir)
-    import json
 
     path = target_path_on_server(feed, "manifests/stable.json")
     document = json.loads((feed.repo.feed_dir / path).read_bytes())
@@ -190,24 +209,15 @@ def test_file_not_listed_in_signed_targets_is_never_downloaded(
     """
     before = tree_digest(install_dir)
     md = current(feed)
-    keyring = feed.keyring
-    root = md["root"].signed
-    targets = md["targets"]
-    del targets.signed.targets["packages/tpv/1.1.0/tpv-1.1.0.zip"]
-    targets.signed.version += 1
-    targets_bytes = resign(targets, keyring, root.roles["targets"].keyids)
-    snapshot = md["snapshot"]
-    snapshot.signed.version += 1
-    snapshot.signed.meta["targets.json"] = MetaFile(targets.signed.version)
-    snapshot_bytes = resign(snapshot, keyring, root.roles["snapshot"].keyids)
-    timestamp = md["timestamp"]
-    timestamp.signed.version += 1
-    timestamp.signed.snapshot_meta = MetaFile(snapshot.signed.version)
-    server.override(versioned("targets", targets), body=targets_bytes)
-    server.override(versioned("snapshot", snapshot), body=snapshot_bytes)
-    server.override(
-        "metadata/timestamp.json", body=resign(timestamp, keyring, root.roles["timestamp"].keyids)
+    del md["targets"].signed.targets["packages/tpv/1.1.0/tpv-1.1.0.zip"]
+    forged = forge_chain(
+        md,
+        targets=legit(feed, "targets"),
+        snapshot=legit(feed, "snapshot"),
+        timestamp=legit(feed, "timestamp"),
     )
+    for path, body in forged.items():
+        server.override(path, body=body)
     with pytest.raises(UnknownTargetError, match="does not list the file"):
         client.install_latest("tpv", install_dir)
     assert_nothing_installed(client, install_dir, before)
@@ -450,32 +460,19 @@ def test_one_stolen_targets_key_of_two_needed_cannot_sign_a_release(
     evil_zip = io.BytesIO()
     with zipfile.ZipFile(evil_zip, "w") as zf:
         zf.writestr("tpv.py", "print('pwned')\n")
-    import hashlib
 
     data = evil_zip.getvalue()
     sha = hashlib.sha256(data).hexdigest()
     (feed.repo.targets_dir / "packages/tpv/1.1.0" / f"{sha}.tpv-1.1.0.zip").write_bytes(data)
-    targets: Metadata[Targets] = md["targets"]
-    targets.signed.targets["packages/tpv/1.1.0/tpv-1.1.0.zip"] = TargetFile(
+    md["targets"].signed.targets["packages/tpv/1.1.0/tpv-1.1.0.zip"] = TargetFile(
         len(data), {"sha256": sha}, "packages/tpv/1.1.0/tpv-1.1.0.zip"
     )
-    targets.signed.version += 1
-    stolen = root.roles["targets"].keyids[:1]
-    (feed.repo.metadata_dir / f"{targets.signed.version}.targets.json").write_bytes(
-        resign(targets, keyring, stolen)
+    stolen: Signers = (keyring, root.roles["targets"].keyids[:1])
+    forged = forge_chain(
+        md, targets=stolen, snapshot=legit(feed, "snapshot"), timestamp=legit(feed, "timestamp")
     )
-    snapshot: Metadata[Snapshot] = md["snapshot"]
-    snapshot.signed.version += 1
-    snapshot.signed.meta["targets.json"] = MetaFile(targets.signed.version)
-    (feed.repo.metadata_dir / f"{snapshot.signed.version}.snapshot.json").write_bytes(
-        resign(snapshot, keyring, root.roles["snapshot"].keyids)
-    )
-    timestamp: Metadata[Timestamp] = md["timestamp"]
-    timestamp.signed.version += 1
-    timestamp.signed.snapshot_meta = MetaFile(snapshot.signed.version)
-    (feed.repo.metadata_dir / "timestamp.json").write_bytes(
-        resign(timestamp, keyring, root.roles["timestamp"].keyids)
-    )
+    for path, body in forged.items():
+        (feed.repo.feed_dir / path).write_bytes(body)
     for srv in feed_server(feed.repo.feed_dir):
         client = Client(srv.url, feed.root, tmp_path / "state")
         with pytest.raises(SignatureError):
