@@ -25,7 +25,8 @@ from jsonschema.exceptions import ValidationError
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from updater.errors import ManifestError
+from updater.archive import validate_entry_name
+from updater.errors import ArchiveError, ManifestError
 from updater.i18n import _
 
 SCHEMA_VERSION = 1
@@ -96,11 +97,25 @@ MANIFEST_SCHEMA: dict[str, Any] = {
                 "packages": {
                     "type": "array",
                     "minItems": 1,
-                    "items": {
-                        "oneOf": [{"$ref": "#/$defs/zip_package"}, {"$ref": "#/$defs/installer"}]
-                    },
+                    "items": {"$ref": "#/$defs/package"},
                 },
             },
+        },
+        "package": {
+            # Chosen by "type", so that errors name the offending field of that kind.
+            "type": "object",
+            "required": ["type"],
+            "properties": {"type": {"enum": ["zip", "installer"]}},
+            "allOf": [
+                {
+                    "if": {"properties": {"type": {"const": "zip"}}},
+                    "then": {"$ref": "#/$defs/zip_package"},
+                },
+                {
+                    "if": {"properties": {"type": {"const": "installer"}}},
+                    "then": {"$ref": "#/$defs/installer"},
+                },
+            ],
         },
         "target_ref": {
             "type": "object",
@@ -321,8 +336,12 @@ def parse_manifest(data: bytes, *, expected_channel: str | None = None) -> Manif
             dates), duplicate versions, or another channel than ``expected_channel``.
     """
     try:
-        document = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicate_keys)
+    except _DuplicateKeyError as exc:
+        raise _bad(
+            "manifest", _("the key '{key}' appears twice in one object").format(key=exc)
+        ) from exc
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ManifestError(
             _("The update server answered with something that is not a release manifest."),
             hint=_(
@@ -334,10 +353,11 @@ def parse_manifest(data: bytes, *, expected_channel: str | None = None) -> Manif
         raise ManifestError(
             _("The update server answered with something that is not a release manifest.")
         )
-    if document.get("schema_version") != SCHEMA_VERSION:
+    found = document["schema_version"]
+    if isinstance(found, int) and not isinstance(found, bool) and found != SCHEMA_VERSION:
         raise ManifestError(
             _("The release manifest uses format {found}, which this updater does not know.").format(
-                found=document.get("schema_version")
+                found=found
             ),
             hint=_("Update InnovaCommerce Updater to a newer version."),
         )
@@ -350,6 +370,20 @@ def parse_manifest(data: bytes, *, expected_channel: str | None = None) -> Manif
             )
         )
     return manifest
+
+
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object hook refusing duplicate keys (which would make the meaning ambiguous)."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKeyError(key)
+        result[key] = value
+    return result
 
 
 def _bad(where: str, problem: str) -> ManifestError:
@@ -375,28 +409,44 @@ def _date(value: str, where: str) -> date:
         raise _bad(where, _("'{value}' is not a valid date").format(value=value)) from exc
 
 
-def _target(raw: Mapping[str, Any]) -> TargetRef:
-    return TargetRef(target=raw["target"], size=raw["size"], sha256=raw["sha256"])
+def _target_path(value: str, where: str) -> str:
+    """A target path that is also safe as a local relative path (archive.py's rules)."""
+    try:
+        return validate_entry_name(value)
+    except ArchiveError as exc:
+        raise _bad(where, exc.message) from exc
 
 
-def _package(raw: Mapping[str, Any]) -> Package:
+def _target(raw: Mapping[str, Any], where: str) -> TargetRef:
+    return TargetRef(
+        target=_target_path(raw["target"], f"{where}.target"),
+        size=int(raw["size"]),
+        sha256=raw["sha256"],
+    )
+
+
+def _package(raw: Mapping[str, Any], where: str) -> Package:
     if raw["type"] == "zip":
         return ZipPackage(
-            target=raw["target"],
-            size=raw["size"],
+            target=_target_path(raw["target"], f"{where}.target"),
+            size=int(raw["size"]),
             sha256=raw["sha256"],
-            installed_size=raw["installed_size"],
-            file_count=raw["file_count"],
-            file_list=_target(raw["file_list"]),
+            installed_size=int(raw["installed_size"]),
+            file_count=int(raw["file_count"]),
+            file_list=_target(raw["file_list"], f"{where}.file_list"),
         )
     return InstallerPackage(
-        target=raw["target"],
-        size=raw["size"],
+        target=_target_path(raw["target"], f"{where}.target"),
+        size=int(raw["size"]),
         sha256=raw["sha256"],
         format=raw["format"],
         silent_args=tuple(raw["silent_args"]),
-        success_exit_codes=tuple(raw.get("success_exit_codes", DEFAULT_SUCCESS_EXIT_CODES)),
-        reboot_exit_codes=tuple(raw.get("reboot_exit_codes", DEFAULT_REBOOT_EXIT_CODES)),
+        success_exit_codes=tuple(
+            int(c) for c in raw.get("success_exit_codes", DEFAULT_SUCCESS_EXIT_CODES)
+        ),
+        reboot_exit_codes=tuple(
+            int(c) for c in raw.get("reboot_exit_codes", DEFAULT_REBOOT_EXIT_CODES)
+        ),
     )
 
 
@@ -434,7 +484,9 @@ def _build(document: Mapping[str, Any]) -> Manifest:
                         f"{where}.prestashop",
                         _("'{value}' is not a valid version range").format(value=raw["prestashop"]),
                     ) from exc
-            packages = tuple(_package(p) for p in raw["packages"])
+            packages = tuple(
+                _package(p, f"{where}.packages[{i}]") for i, p in enumerate(raw["packages"])
+            )
             if (
                 sum(isinstance(p, ZipPackage) for p in packages) > 1
                 or sum(isinstance(p, InstallerPackage) for p in packages) > 1
