@@ -223,3 +223,17 @@ def test_release_cli_speaks_spanish() -> None:
     assert result.returncode == 0, result.stderr
     assert "firma y publica" in result.stdout
     assert "Build, sign and publish" not in result.stdout
+
+
+def test_argparse_messages_follow_the_updater_language() -> None:
+    """Usage errors and help headings of the console tools are in Spanish too."""
+    result = subprocess.run(
+        [sys.executable, "-m", "updater.publish.cli", "add", "somewhere"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "INNOVA_LANG": "es"},
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "uso: innova-release" in result.stderr
+    assert "faltan estos argumentos obligatorios: --product" in result.stderr

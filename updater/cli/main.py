@@ -11,10 +11,12 @@ import sys
 from collections.abc import Sequence
 
 from updater import __version__
+from updater.cli import argparse_i18n
 from updater.i18n import _
 
 
 def build_parser() -> argparse.ArgumentParser:
+    argparse_i18n.install()
     parser = argparse.ArgumentParser(
         prog="innova-update",
         description=_(

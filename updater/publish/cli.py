@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 
 from updater import __version__
+from updater.cli import argparse_i18n
 from updater.errors import PublishError, SigningKeyError, UpdaterError
 from updater.i18n import _, ngettext
 from updater.manifest import schema_json
@@ -303,6 +304,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    argparse_i18n.install()
     parser = argparse.ArgumentParser(
         prog="innova-release",
         description=_("Build, sign and publish InnovaCommerce release feeds."),
