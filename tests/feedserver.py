@@ -53,6 +53,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two send() calls: without TCP_NODELAY the body waits
+    # ~40 ms for the client's delayed ACK, which real feed servers do not do.
+    disable_nagle_algorithm = True
     server: _Server
 
     def setup(self) -> None:

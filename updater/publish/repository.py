@@ -410,7 +410,7 @@ class FeedRepository:
             if spec.product_name:
                 product["name"] = spec.product_name
             document["products"][spec.product] = product
-            self._check_document(document)
+            self._check_release(spec.product, product, record)
             _write_atomic(self.workdir / RELEASES_FILE, _json_bytes(document))
         except BaseException:
             for path in written:
@@ -443,7 +443,7 @@ class FeedRepository:
                 record["critical"] = True
             else:
                 record.pop("critical", None)
-        self._check_document(document)
+        self._check_release(product, document["products"][product], record)
         _write_atomic(self.workdir / RELEASES_FILE, _json_bytes(document))
         return record
 
@@ -527,6 +527,25 @@ class FeedRepository:
         """Where a target is stored on disk (``<dir>/<sha256>.<name>``)."""
         posix = PurePosixPath(target)
         return self.targets_dir.joinpath(*posix.parent.parts, f"{sha256}.{posix.name}")
+
+    def _check_release(
+        self, product_id: str, product: Mapping[str, Any], record: Mapping[str, Any]
+    ) -> None:
+        """Validate one changed release as it will appear in a manifest (the rest is
+        unchanged, and :meth:`publish` validates every channel's whole manifest again)."""
+        entry: dict[str, Any] = {"releases": [record]}
+        if "name" in product:
+            entry["name"] = product["name"]
+        document = {
+            "schema_version": SCHEMA_VERSION,
+            "media_type": MANIFEST_MEDIA_TYPE,
+            "channel": record["channel"],
+            "products": {product_id: entry},
+        }
+        try:
+            parse_manifest(_json_bytes(document))
+        except ManifestError as exc:
+            raise PublishError(exc.message) from exc
 
     def _check_document(self, document: Mapping[str, Any]) -> None:
         for channel in self.settings.channels:
@@ -902,13 +921,18 @@ class FeedRepository:
                     metadata_url=metadata_url,
                 )
                 feed.refresh()
+                wanted = None if targets is None else set(targets)
+                seen: set[str] = set()
                 for channel in self.settings.channels:
                     manifest = feed.manifest(channel)
                     if channel == self.settings.channels[-1]:  # the widest channel
                         report.releases = sum(len(p.releases) for p in manifest.products.values())
                     for ref in manifest.target_refs():
+                        if ref.target in seen:  # listed by several channels: check it once
+                            continue
+                        seen.add(ref.target)
                         feed.check_ref(ref)
-                        if targets is not None and ref.target not in targets:
+                        if wanted is not None and ref.target not in wanted:
                             continue
                         dest = cache / "download" / ref.target
                         feed.download(ref, dest)
@@ -918,7 +942,9 @@ class FeedRepository:
                         dest.unlink()
                     for product in manifest.products.values():
                         for release in product.releases:
-                            self._check_file_list(feed, release.zip_package, cache, report)
+                            package = release.zip_package
+                            if package is not None and (wanted is None or package.target in wanted):
+                                self._check_file_list(feed, package, cache, report)
             except UpdaterError as exc:
                 report.problems.append(str(exc))
         finally:
