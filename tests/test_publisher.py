@@ -15,6 +15,7 @@ import stat
 import subprocess
 import sys
 import zipfile
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from tests.feedkit import Client, Feed, make_build, tree_digest
 from tests.feedserver import feed_server
 from updater.errors import PublishError, SigningKeyError
 from updater.publish.keys import KeyRing, generate_key, load_public_key, load_signer
-from updater.publish.repository import FeedRepository, InstallerSpec, ReleaseSpec
+from updater.publish.repository import FeedRepository, InstallerSpec, ReleaseSpec, utcnow
 
 RELEASE = [sys.executable, "-m", "updater.publish.cli"]
 
@@ -329,3 +330,145 @@ def test_release_tool_help_lists_every_subcommand() -> None:
     out = release("--help")
     for command in ("keygen", "init", "add", "set", "publish", "refresh", "verify", "rotate-keys"):
         assert command in out
+
+
+def online_keys(feed: Feed, folder: Path) -> KeyRing:
+    """Only the keys a scheduled job holds: snapshot and timestamp."""
+    folder.mkdir()
+    for role in ("snapshot", "timestamp"):
+        for suffix in (".key", ".pub"):
+            shutil.copy(feed.keys_dir / f"{role}-1{suffix}", folder)
+    return KeyRing([folder])
+
+
+def test_refresh_keeps_the_feed_alive_when_targets_is_due_without_its_key(
+    feed: Feed, tmp_path: Path
+) -> None:
+    """50 days on, targets (90 days) is due for renewal but the job has no targets key:
+    the timestamp and snapshot are renewed anyway and the deadline is announced."""
+    later = utcnow() + timedelta(days=50)
+    result = feed.repo.refresh(online_keys(feed, tmp_path / "online"), now=later)
+    assert set(result.signed) == {"snapshot", "timestamp"}
+    expires = feed.repo.current()["targets"].signed.expires.strftime("%Y-%m-%d %H:%M UTC")
+    assert result.warnings == [
+        f"The targets signature expires on {expires}; publish with the targets key before then."
+    ]
+
+
+def test_publish_warns_when_the_root_expires_soon(feed: Feed) -> None:
+    feed.add("tpv", "1.2.0")
+    result = feed.repo.publish(feed.keyring, now=utcnow() + timedelta(days=300))
+    assert any("The root expires on" in w and "rotate-keys" in w for w in result.warnings)
+
+
+def test_a_key_with_another_passphrase_does_not_block_a_met_threshold(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    root_keys = [
+        generate_key(keys, "root-1").public_key,
+        generate_key(keys, "root-2", b"A").public_key,
+        generate_key(keys, "root-3", b"B").public_key,
+    ]
+    others = {r: [generate_key(keys, r).public_key] for r in ("targets", "snapshot", "timestamp")}
+    repo = FeedRepository.create(
+        tmp_path / "work",
+        role_keys={"root": root_keys, **others},
+        thresholds={"root": 2},
+        keyring=KeyRing([keys], lambda _path: b"A"),
+    )
+    root = repo.current()["root"]
+    assert len(root.signatures) == 2  # root-1 and root-2; root-3 could not be opened
+
+
+def test_remove_takes_back_an_unpublished_release_and_its_files(feed: Feed) -> None:
+    before = tree_digest(feed.repo.workdir)
+    releases_before = (feed.repo.workdir / "releases.json").read_bytes()
+    feed.add("tpv", "1.2.0")
+    out = release("remove", feed.repo.workdir, "tpv", "1.2.0")
+    assert "Removed tpv 1.2.0" in out
+    assert (feed.repo.workdir / "releases.json").read_bytes() == releases_before
+    assert tree_digest(feed.repo.feed_dir) == {
+        k.removeprefix("feed/"): v for k, v in before.items() if k.startswith("feed/")
+    }
+
+
+def test_remove_refuses_a_published_release(feed: Feed) -> None:
+    out = release("remove", feed.repo.workdir, "tpv", "1.1.0", check=False)
+    assert "already published and cannot be removed" in out
+
+
+def test_failed_publish_leaves_no_stray_manifest(feed: Feed) -> None:
+    feed.add("tpv", "1.2.0")
+    record = json.loads((feed.repo.workdir / "releases.json").read_text())
+    package = record["products"]["tpv"]["releases"][-1]["packages"][0]
+    stored = feed.repo.target_file(package["target"], package["sha256"])
+    stored.write_bytes(stored.read_bytes() + b"tampered")
+    before = tree_digest(feed.repo.feed_dir)
+    with pytest.raises(PublishError, match="would not verify"):
+        feed.repo.publish(feed.keyring)
+    assert tree_digest(feed.repo.feed_dir) == before
+
+
+def test_rotate_keys_refusals(feed: Feed) -> None:
+    work = feed.repo.workdir
+    keyid = feed.repo.current()["root"].signed.roles["timestamp"].keyids[0]
+    out = release("rotate-keys", work, "--role", "timestamp", "--remove", keyid, check=False)
+    assert "would have no key left" in out
+    out = release("rotate-keys", work, "--role", "timestamp", "--remove", "", check=False)
+    assert "give more characters of the key id" in out
+    pub = feed.keys_dir / "timestamp-1.pub"
+    out = release("rotate-keys", work, "--role", "timestamp", "--add", pub, check=False)
+    assert "already has the key" in out
+    feed.add("tpv", "1.2.0")
+    out = release("rotate-keys", work, "--role", "root", check=False)
+    assert "unpublished changes" in out
+
+
+def test_verify_url_checks_the_hosted_copy(feed: Feed, tmp_path: Path) -> None:
+    hosted = tmp_path / "hosted"
+    shutil.copytree(feed.repo.feed_dir, hosted)
+    for server in feed_server(hosted):
+        assert "The feed verifies." in release("verify", feed.repo.workdir, "--url", server.url)
+        info = feed.repo.current()["targets"].signed.targets["packages/tpv/1.0.0/tpv-1.0.0.zip"]
+        path = hosted / feed.repo.target_file(info.path, info.hashes["sha256"]).relative_to(
+            feed.repo.feed_dir
+        )
+        path.unlink()  # an incomplete upload
+        out = release("verify", feed.repo.workdir, "--url", server.url, check=False)
+        assert "tpv-1.0.0.zip is missing on the update server" in out
+        assert "does NOT verify" in out
+
+
+def test_init_refuses_an_existing_feed_and_a_failed_init_leaves_nothing(
+    feed: Feed, tmp_path: Path
+) -> None:
+    before = tree_digest(feed.repo.workdir)
+    out = release("init", feed.repo.workdir, check=False)
+    assert "already holds a feed" in out
+    assert tree_digest(feed.repo.workdir) == before
+    out = release("init", tmp_path / "x1", "--root-threshold", "2", check=False)
+    assert "threshold must be 1 to 1" in out
+    assert not (tmp_path / "x1").exists()
+
+
+def test_init_can_protect_generated_keys_with_a_passphrase(tmp_path: Path) -> None:
+    release("init", tmp_path / "w", "--passphrase-env", "PW", env={"PW": "pw"})
+    assert b"ENCRYPTED" in (tmp_path / "w/keys/root.key").read_bytes()
+    out = release("publish", tmp_path / "w", "--keys", tmp_path / "missing", check=False)
+    assert "The key folder" in out and "does not exist" in out
+
+
+def test_installer_exit_codes_cannot_mean_success_and_reboot(feed: Feed, tmp_path: Path) -> None:
+    es, en = notes(tmp_path)
+    setup = tmp_path / "setup.msi"
+    setup.write_bytes(b"msi")
+    out = release(
+        "add", feed.repo.workdir, "--product", "erp", "--version", "9.0", "--installer", setup,
+        "--success-codes", "0", "--reboot-codes", "0", "--notes-es", es, "--notes-en", en,
+        check=False,
+    )  # fmt: skip
+    assert "cannot mean both success and reboot" in out
+    out = release(
+        "add", feed.repo.workdir, "--product", "erp", "--version", "9.0", "--installer", setup,
+        "--notes-es", es, "--notes-en", en,
+    )  # fmt: skip
+    assert "no --installer-arg given" in out

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import re
 import time
 import urllib.parse
 import urllib.request
@@ -122,6 +123,14 @@ def make_session(*, ca_bundle: str | None = None, user_agent: str) -> requests.S
     return session
 
 
+def _reason(error: BaseException) -> str:
+    """The operating system's words inside a requests error ("Connection refused"),
+    without urllib3's pool and retry wrapping; the whole text when there are none."""
+    text = str(error)
+    found = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    return found.group(1).strip() if found else text
+
+
 def _redact(url: str) -> str:
     """``url`` without any user name or password, for messages and logs."""
     try:
@@ -213,7 +222,7 @@ class FeedFetcher(FetcherInterface):
             ) from e
         except requests.exceptions.RequestException as e:
             raise tuf_exceptions.DownloadError(
-                _("Could not connect to {url}: {error}").format(url=shown, error=e)
+                _("Could not connect to {url}: {error}").format(url=shown, error=_reason(e))
             ) from e
 
         try:

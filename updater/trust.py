@@ -297,7 +297,9 @@ def _convert(
             message = _("The update information has expired, so it was refused.")
         return ExpiredMetadataError(
             message,
-            hint=_(
+            hint=nothing
+            + " "
+            + _(
                 "Check that this PC's date and time are correct. If they are, the feed "
                 "has not been renewed by the publisher: contact support."
             ),
@@ -349,22 +351,29 @@ def _convert(
     if isinstance(exc, tuf_errors.SlowRetrievalError):
         return SlowRetrievalError(
             _("The update server is answering too slowly; the download was stopped."),
-            hint=_("Check the internet connection and try again later."),
+            hint=nothing + " " + _("Check the internet connection and try again later."),
         )
     if isinstance(exc, tuf_errors.DownloadHTTPError):
-        if exc.status_code == 404 and not target:
+        if exc.status_code == 404 and target:
+            return NetworkError(
+                _("The file {what} is missing on the update server (error 404).").format(what=what),
+                hint=nothing + " " + _("The publisher must complete the feed; try again later."),
+            )
+        if exc.status_code == 404:
             return TrustError(
                 _("The update server does not have the expected update information (error 404)."),
-                hint=_("Check the feed address in the configuration."),
+                hint=_(
+                    "Check the feed address in the configuration; if the feed is being "
+                    "uploaded, try again later."
+                ),
             )
         return NetworkError(
             _("The update server answered with error {status}.").format(status=exc.status_code),
             hint=_("Try again later."),
         )
     if isinstance(exc, tuf_errors.DownloadError):
-        detail = exc.__cause__ or exc
         return NetworkError(
-            _("The update server could not be reached: {detail}").format(detail=detail),
+            _("The update server could not be reached: {detail}").format(detail=exc),
             hint=_("Check the internet connection and try again later."),
         )
     if isinstance(exc, DeserializationError):

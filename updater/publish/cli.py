@@ -24,8 +24,10 @@ from updater.publish.keys import KeyRing, generate_key, load_public_key
 from updater.publish.repository import (
     DEFAULT_CHANNELS,
     DEFAULT_EXPIRY_DAYS,
+    FEED_DIR,
     KEYS_DIR,
     ROLES,
+    SETTINGS_FILE,
     FeedRepository,
     InstallerSpec,
     PublishResult,
@@ -45,9 +47,40 @@ def _passphrase(path: Path) -> bytes | None:
     return None
 
 
+def _key_folders(args: argparse.Namespace, default: Path) -> list[Path]:
+    """The --keys folders (or ``default``); a folder that does not exist is an error."""
+    folders = [Path(p) for p in args.keys] if args.keys else [default]
+    for folder in folders:
+        if args.keys and not folder.is_dir():
+            raise SigningKeyError(_("The key folder {path} does not exist.").format(path=folder))
+    return folders
+
+
 def _keyring(args: argparse.Namespace) -> KeyRing:
-    folders = [Path(p) for p in args.keys] if args.keys else [Path(args.workdir) / KEYS_DIR]
-    return KeyRing(folders, _passphrase)
+    return KeyRing(_key_folders(args, Path(args.workdir) / KEYS_DIR), _passphrase)
+
+
+def _new_passphrase(args: argparse.Namespace) -> bytes | None:
+    """The passphrase for new keys: from --passphrase-env, asked with --passphrase, or none.
+
+    Raises:
+        SigningKeyError: the variable is empty, or the two answers differ or are empty.
+    """
+    if args.passphrase_env:
+        value = os.environ.get(args.passphrase_env)
+        if not value:
+            raise SigningKeyError(
+                _("The environment variable {name} is empty.").format(name=args.passphrase_env)
+            )
+        return value.encode()
+    if args.passphrase:
+        first = getpass.getpass(_("New passphrase: "))
+        if not first:
+            raise SigningKeyError(_("The passphrase is empty; no key was written."))
+        if first != getpass.getpass(_("Repeat the passphrase: ")):
+            raise SigningKeyError(_("The passphrases differ; no key was written."))
+        return first.encode()
+    return None
 
 
 def _print_result(result: PublishResult) -> None:
@@ -60,6 +93,8 @@ def _print_result(result: PublishResult) -> None:
             )
     for target in result.new_targets:
         print(_("Published {target}").format(target=target))
+    for warning in result.warnings:
+        print(_("Warning: {message}").format(message=warning))
     for role in ROLES:
         if role in result.expires:
             print(
@@ -73,19 +108,7 @@ def _print_result(result: PublishResult) -> None:
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
-    passphrase: bytes | None = None
-    if args.passphrase_env:
-        value = os.environ.get(args.passphrase_env)
-        if not value:
-            raise SigningKeyError(
-                _("The environment variable {name} is empty.").format(name=args.passphrase_env)
-            )
-        passphrase = value.encode()
-    elif args.passphrase:
-        first = getpass.getpass(_("New passphrase: "))
-        if first != getpass.getpass(_("Repeat the passphrase: ")):
-            raise SigningKeyError(_("The passphrases differ; no key was written."))
-        passphrase = first.encode() or None
+    passphrase = _new_passphrase(args)
     pair = generate_key(Path(args.dir), args.name, passphrase)
     print(_("Private key: {path} (keep it secret)").format(path=pair.private_path))
     print(_("Public key:  {path}").format(path=pair.public_path))
@@ -95,7 +118,12 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 def cmd_init(args: argparse.Namespace) -> int:
     workdir = Path(args.workdir)
+    if (workdir / SETTINGS_FILE).exists() or (workdir / FEED_DIR).exists():
+        raise PublishError(_("{path} already holds a feed.").format(path=workdir))
+    workdir_existed = workdir.exists()
     keys_dir = Path(args.keys[0]) if args.keys else workdir / KEYS_DIR
+    keys_dir_existed = keys_dir.exists()
+    passphrase = _new_passphrase(args)
     role_keys = {}
     thresholds = {}
     generated = []
@@ -103,7 +131,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         given = getattr(args, f"{role}_key") or []
         keys = [load_public_key(Path(p)) for p in given]
         if not keys:
-            pair = generate_key(keys_dir, role)
+            pair = generate_key(keys_dir, role, passphrase)
             keys = [pair.public_key]
             generated.append(pair.private_path)
         role_keys[role] = keys
@@ -113,13 +141,18 @@ def cmd_init(args: argparse.Namespace) -> int:
         for role in ROLES
         if getattr(args, f"{role}_expiry") is not None
     }
-    folders = [Path(p) for p in args.keys] if args.keys else [keys_dir]
+    folders = _key_folders(args, keys_dir)
+    secret = passphrase
+
+    def known_passphrase(path: Path) -> bytes | None:
+        return secret if secret and path.parent == keys_dir else _passphrase(path)
+
     try:
         repo = FeedRepository.create(
             workdir,
             role_keys=role_keys,
             thresholds=thresholds,
-            keyring=KeyRing(folders, _passphrase),
+            keyring=KeyRing(folders, known_passphrase),
             channels=args.channel or DEFAULT_CHANNELS,
             expiry_days=expiry,
         )
@@ -127,6 +160,10 @@ def cmd_init(args: argparse.Namespace) -> int:
         for path in generated:
             for leftover in (path, path.with_suffix(".pub")):
                 leftover.unlink(missing_ok=True)
+        if not keys_dir_existed and keys_dir.is_dir() and not any(keys_dir.iterdir()):
+            keys_dir.rmdir()
+        if not workdir_existed and workdir.is_dir() and not any(workdir.iterdir()):
+            workdir.rmdir()
         raise
     print(_("Feed workspace created in {path}").format(path=workdir))
     print(_("Publish this folder as-is: {path}").format(path=repo.feed_dir))
@@ -171,6 +208,16 @@ def cmd_add(args: argparse.Namespace) -> int:
     repo = FeedRepository(Path(args.workdir))
     installer = None
     if args.installer:
+        if set(_codes(args.success_codes)) & set(_codes(args.reboot_codes)):
+            raise PublishError(_("An exit code cannot mean both success and reboot needed."))
+        if not args.installer_arg:
+            print(
+                _(
+                    "Warning: no --installer-arg given; the installer must then install "
+                    "silently on its own (msiexec, for example, needs /qn)."
+                ),
+                file=sys.stderr,
+            )
         installer = InstallerSpec(
             path=Path(args.installer),
             silent_args=tuple(args.installer_arg or ()),
@@ -239,6 +286,17 @@ def cmd_set(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_remove(args: argparse.Namespace) -> int:
+    repo = FeedRepository(Path(args.workdir))
+    record = repo.remove_release(args.product, args.version)
+    print(
+        _("Removed {product} {version} (it was not published).").format(
+            product=args.product, version=record["version"]
+        )
+    )
+    return 0
+
+
 def cmd_publish(args: argparse.Namespace) -> int:
     repo = FeedRepository(Path(args.workdir))
     _print_result(repo.publish(_keyring(args)))
@@ -253,7 +311,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     repo = FeedRepository(Path(args.workdir))
-    report = repo.verify()
+    report = repo.verify(url=args.url)
     for role in ROLES:
         if role in report.versions:
             print(
@@ -337,7 +395,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("init", cmd_init, _("Create a feed workspace with its keys and roles."))
     p.add_argument("workdir", help=_("the workspace folder to create"))
-    keys_option(p)
+    p.add_argument(
+        "--keys",
+        action="append",
+        metavar="DIR",
+        help=_(
+            "folder with private keys (repeatable); keys that init generates go to the "
+            "first one (default: WORKDIR/keys)"
+        ),
+    )
+    p.add_argument(
+        "--passphrase", action="store_true", help=_("ask for a passphrase for generated keys")
+    )
+    p.add_argument(
+        "--passphrase-env",
+        metavar="VAR",
+        help=_("read the passphrase for generated keys from this variable"),
+    )
     p.add_argument(
         "--channel",
         action="append",
@@ -412,6 +486,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rollout", type=int, metavar="PERCENT", help=_("0 halts the rollout"))
     p.add_argument("--critical", choices=["yes", "no"])
 
+    p = command("remove", cmd_remove, _("Remove a release that is not published yet."))
+    p.add_argument("workdir")
+    p.add_argument("product")
+    p.add_argument("version")
+
     p = command("publish", cmd_publish, _("Sign and publish what changed."))
     p.add_argument("workdir")
     keys_option(p)
@@ -424,6 +503,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("verify", cmd_verify, _("Verify the feed as a client would, and every file."))
     p.add_argument("workdir")
+    p.add_argument(
+        "--url", help=_("verify the hosted copy at this address instead of the local feed/")
+    )
 
     p = command("rotate-keys", cmd_rotate, _("Change a role's keys or threshold (new root)."))
     p.add_argument("workdir")

@@ -48,7 +48,7 @@ from tuf.api.metadata import (
 )
 from tuf.api.serialization.json import JSONSerializer
 
-from updater.errors import ManifestError, PublishError, UpdaterError
+from updater.errors import ManifestError, PublishError, SigningKeyError, UpdaterError
 from updater.fetch import FeedFetcher, NetworkLimits, feed_url
 from updater.i18n import _
 from updater.manifest import (
@@ -148,6 +148,7 @@ class PublishResult:
     signed: dict[str, int] = field(default_factory=dict)  # role -> new version
     new_targets: list[str] = field(default_factory=list)
     expires: dict[str, datetime] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -447,6 +448,40 @@ class FeedRepository:
         _write_atomic(self.workdir / RELEASES_FILE, _json_bytes(document))
         return record
 
+    def remove_release(self, product: str, version: str) -> dict[str, Any]:
+        """Remove a release that was added but not published yet, with its files.
+
+        Raises:
+            PublishError: no such release, or it is already published (published
+                releases stay; halt one with a rollout of 0 instead).
+        """
+        document = self.releases_document()
+        record = self._find(document, product, version)
+        current = self.current()
+        published = current["targets"].signed.targets if "targets" in current else {}
+        refs = [
+            ref
+            for package in record["packages"]
+            for ref in [package, package.get("file_list")]
+            if ref is not None
+        ]
+        if any(ref["target"] in published for ref in refs):
+            raise PublishError(
+                _(
+                    "{product} {version} is already published and cannot be removed; halt it "
+                    "with 'innova-release set ... --rollout 0' and publish a newer version."
+                ).format(product=product, version=record["version"])
+            )
+        releases = document["products"][product]["releases"]
+        releases.remove(record)
+        if not releases:
+            del document["products"][product]
+        _write_atomic(self.workdir / RELEASES_FILE, _json_bytes(document))
+        for ref in refs:
+            with contextlib.suppress(OSError):
+                self.target_file(ref["target"], ref["sha256"]).unlink()
+        return record
+
     def _find(self, document: Mapping[str, Any], product: str, version: str) -> dict[str, Any]:
         try:
             wanted = Version(version)
@@ -668,12 +703,25 @@ class FeedRepository:
         due = {role: self._due(current.get(role), now) for role in ("targets", "snapshot")}
 
         targets_md = old_targets
+        changed = old_targets is None or dict(old_targets_map) != wanted
         if (
-            old_targets is None
-            or dict(old_targets_map) != wanted
-            or due["targets"]
-            or "targets" in force
+            due["targets"]
+            and not changed
+            and "targets" not in force
+            and old_targets is not None
+            and old_targets.signed.expires > now
+            and not can_sign("targets", root, keyring)
         ):
+            # A scheduled refresh holds only the online keys: keep the feed alive and say
+            # by when the targets key is needed.
+            due["targets"] = False
+            result.warnings.append(
+                _(
+                    "The targets signature expires on {when}; publish with the targets key "
+                    "before then."
+                ).format(when=_when(old_targets.signed.expires))
+            )
+        if changed or due["targets"] or "targets" in force:
             version = old_targets.signed.version + 1 if old_targets else 1
             targets_md = Metadata(
                 Targets(version=version, expires=now + timedelta(days=expiry["targets"]))
@@ -732,11 +780,22 @@ class FeedRepository:
         result.signed["timestamp"] = ts_version
         timestamp_bytes = timestamp_md.to_bytes(_serializer("timestamp"))
 
+        root_left = root.expires - now
+        if root_left < timedelta(days=self.settings.expiry_days["root"]) / 4:
+            result.warnings.append(
+                _(
+                    "The root expires on {when}; renew it with 'innova-release rotate-keys "
+                    "--role root' and the root keys before then."
+                ).format(when=_when(root.expires))
+            )
+
         # Write what clients cannot see yet: targets files and versioned metadata.
+        new_files: list[Path] = []
         for path, data in manifest_files:
             stored = self.target_file(path, wanted[path].hashes["sha256"])
             if not stored.exists():
                 _write_atomic(stored, data)
+                new_files.append(stored)
         staged: dict[str, bytes] = {}
         if "targets" in result.signed:
             staged[f"{targets_md.signed.version}.targets.json"] = targets_bytes
@@ -748,7 +807,13 @@ class FeedRepository:
             staged[f"{new_root.signed.version}.root.json"] = root_bytes
             result.signed["root"] = new_root.signed.version
         if verify_with_client:
-            self._verify_staged(staged, timestamp_bytes, new_targets=result.new_targets)
+            try:
+                self._verify_staged(staged, timestamp_bytes, new_targets=result.new_targets)
+            except BaseException:
+                for stored in new_files:  # not published: leave no stray manifest behind
+                    with contextlib.suppress(OSError):
+                        stored.unlink()
+                raise
 
         # Publish: versioned files first, root next, timestamp.json last.
         for name, data in staged.items():
@@ -782,17 +847,26 @@ class FeedRepository:
             PublishError: a role due for re-signing has no key available, or releases
                 were added but not published (publish them first).
         """
-        current = self.current()
-        if "targets" in current:
-            document = self.releases_document()
-            for channel in self.settings.channels:
-                data = _json_bytes(self._manifest_document(document, channel))
-                info = current["targets"].signed.targets.get(manifest_target(channel))
-                if info is None or info.hashes.get("sha256") != hashlib.sha256(data).hexdigest():
-                    raise PublishError(
-                        _("There are unpublished changes; run 'innova-release publish' first.")
-                    )
+        self._refuse_unpublished_changes()
         return self.publish(keyring, now=now, force=("timestamp",))
+
+    def _refuse_unpublished_changes(self) -> None:
+        """Raise when releases.json holds changes that are not published yet.
+
+        Raises:
+            PublishError: asking to run ``publish`` first.
+        """
+        current = self.current()
+        if "targets" not in current:
+            return
+        document = self.releases_document()
+        for channel in self.settings.channels:
+            data = _json_bytes(self._manifest_document(document, channel))
+            info = current["targets"].signed.targets.get(manifest_target(channel))
+            if info is None or info.hashes.get("sha256") != hashlib.sha256(data).hexdigest():
+                raise PublishError(
+                    _("There are unpublished changes; run 'innova-release publish' first.")
+                )
 
     def rotate_keys(
         self,
@@ -816,19 +890,39 @@ class FeedRepository:
         """
         if role not in ROLES:
             raise PublishError(_("Unknown role '{role}'.").format(role=role))
+        self._refuse_unpublished_changes()
         now = now or utcnow()
         old_md = self._load_metadata("root")
         new_md: Metadata[Root] = Metadata.from_bytes(old_md.to_bytes())
         new_root = new_md.signed
         for keyid in remove:
             matches = [k for k in new_root.roles[role].keyids if k.startswith(keyid)]
-            if len(matches) != 1:
+            if len(keyid) < 4 or len(matches) > 1:
+                raise PublishError(
+                    _(
+                        "'{keyid}' matches {count} keys of role {role}; give more characters "
+                        "of the key id."
+                    ).format(keyid=keyid, count=len(matches), role=role)
+                )
+            if not matches:
                 raise PublishError(
                     _("Role {role} has no key {keyid}.").format(role=role, keyid=keyid)
                 )
             new_root.revoke_key(matches[0], role)
         for key in add:
+            if key.keyid in new_root.roles[role].keyids:
+                raise PublishError(
+                    _("Role {role} already has the key {keyid}.").format(
+                        role=role, keyid=key.keyid[:12]
+                    )
+                )
             new_root.add_key(key, role)
+        if not new_root.roles[role].keyids:
+            raise PublishError(
+                _(
+                    "Role {role} would have no key left; add its new key in the same command."
+                ).format(role=role)
+            )
         if threshold is not None:
             new_root.roles[role].threshold = threshold
         count = len(new_root.roles[role].keyids)
@@ -899,9 +993,11 @@ class FeedRepository:
         metadata_url: str | None,
         cache: Path,
         targets: Sequence[str] | None,
+        base_url: str | None = None,
     ) -> None:
-        """Run the real client against the feed; ``targets=None`` downloads every target."""
-        base = feed_url(str(self.feed_dir))
+        """Run the real client against the feed (the local copy unless ``base_url``);
+        ``targets=None`` downloads every target."""
+        base = feed_url(base_url or str(self.feed_dir))
         session = requests.Session()
         try:
             try:
@@ -946,7 +1042,7 @@ class FeedRepository:
                             if package is not None and (wanted is None or package.target in wanted):
                                 self._check_file_list(feed, package, cache, report)
             except UpdaterError as exc:
-                report.problems.append(str(exc))
+                report.problems.append(exc.message)
         finally:
             session.close()
 
@@ -970,16 +1066,20 @@ class FeedRepository:
                 )
             )
 
-    def verify(self, *, now: datetime | None = None) -> VerifyReport:
+    def verify(self, *, now: datetime | None = None, url: str | None = None) -> VerifyReport:
         """Verify the published feed completely, as a client would, and every file on disk.
 
-        Problems make the report fail; warnings (expiry within a quarter of a role's
-        period, files not referenced by the signed metadata) do not.
+        With ``url``, the client reads the hosted copy at that address instead of the
+        local ``feed/`` folder (to check an upload). Problems make the report fail;
+        warnings (expiry within a quarter of a role's period, files not referenced by
+        the signed metadata) do not.
         """
         now = now or utcnow()
         report = VerifyReport()
         with tempfile.TemporaryDirectory(prefix="innova-release-verify-") as tmp:
-            self._client_check(report, metadata_url=None, cache=Path(tmp), targets=None)
+            self._client_check(
+                report, metadata_url=None, cache=Path(tmp), targets=None, base_url=url
+            )
         try:
             current = self.current()
         except PublishError as exc:
@@ -1035,6 +1135,10 @@ class FeedRepository:
         return report
 
 
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _walk_files(root: Path) -> Iterator[Path]:
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
@@ -1049,6 +1153,12 @@ def _check_id(value: str, what: str) -> None:
                 "and '_', starting with a letter."
             ).format(value=value, what=what)
         )
+
+
+def can_sign(role: str, root: Root, keyring: KeyRing) -> bool:
+    """Whether ``keyring`` holds at least the threshold of ``role``'s keys."""
+    delegation = root.roles[role]
+    return sum(keyring.has(k) for k in delegation.keyids) >= delegation.threshold
 
 
 def _sign(
@@ -1076,8 +1186,20 @@ def _sign(
         )
     if not append:
         md.signatures.clear()
+    signed = 0
+    failures: list[SigningKeyError] = []
     for keyid in available:
-        md.sign(keyring.signer(keyid), append=True)
+        try:
+            md.sign(keyring.signer(keyid), append=True)
+            signed += 1
+        except SigningKeyError as exc:  # e.g. another passphrase: fine if enough others sign
+            failures.append(exc)
+    if signed < delegation.threshold:
+        raise (
+            failures[0]
+            if failures
+            else PublishError(_("The {role} role could not be signed.").format(role=role))
+        )
     try:
         root.verify_delegate(role, md.signed_bytes, md.signatures)
     except UnsignedMetadataError as exc:
