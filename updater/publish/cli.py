@@ -126,33 +126,31 @@ def cmd_init(args: argparse.Namespace) -> int:
     passphrase = _new_passphrase(args)
     role_keys = {}
     thresholds = {}
-    generated = []
-    for role in ROLES:
-        given = getattr(args, f"{role}_key") or []
-        keys = [load_public_key(Path(p)) for p in given]
-        if not keys:
-            pair = generate_key(keys_dir, role, passphrase)
-            keys = [pair.public_key]
-            generated.append(pair.private_path)
-        role_keys[role] = keys
-        thresholds[role] = getattr(args, f"{role}_threshold")
+    generated: list[Path] = []
     expiry = {
         role: getattr(args, f"{role}_expiry")
         for role in ROLES
         if getattr(args, f"{role}_expiry") is not None
     }
-    folders = _key_folders(args, keys_dir)
-    secret = passphrase
 
     def known_passphrase(path: Path) -> bytes | None:
-        return secret if secret and path.parent == keys_dir else _passphrase(path)
+        return passphrase if passphrase and path.parent == keys_dir else _passphrase(path)
 
     try:
+        for role in ROLES:
+            given = getattr(args, f"{role}_key") or []
+            keys = [load_public_key(Path(p)) for p in given]
+            if not keys:
+                pair = generate_key(keys_dir, role, passphrase)
+                keys = [pair.public_key]
+                generated.append(pair.private_path)
+            role_keys[role] = keys
+            thresholds[role] = getattr(args, f"{role}_threshold")
         repo = FeedRepository.create(
             workdir,
             role_keys=role_keys,
             thresholds=thresholds,
-            keyring=KeyRing(folders, known_passphrase),
+            keyring=KeyRing(_key_folders(args, keys_dir), known_passphrase),
             channels=args.channel or DEFAULT_CHANNELS,
             expiry_days=expiry,
         )
