@@ -414,7 +414,7 @@ def test_rotate_keys_refusals(feed: Feed) -> None:
     out = release("rotate-keys", work, "--role", "timestamp", "--remove", keyid, check=False)
     assert "would have no key left" in out
     out = release("rotate-keys", work, "--role", "timestamp", "--remove", "", check=False)
-    assert "give more characters of the key id" in out
+    assert "Give at least 4 characters of the key id" in out
     pub = feed.keys_dir / "timestamp-1.pub"
     out = release("rotate-keys", work, "--role", "timestamp", "--add", pub, check=False)
     assert "already has the key" in out
@@ -472,3 +472,40 @@ def test_installer_exit_codes_cannot_mean_success_and_reboot(feed: Feed, tmp_pat
         "--notes-es", es, "--notes-en", en,
     )  # fmt: skip
     assert "no --installer-arg given" in out
+
+
+def test_verify_url_refuses_an_outdated_upload(feed: Feed, tmp_path: Path) -> None:
+    hosted = tmp_path / "hosted"
+    shutil.copytree(feed.repo.feed_dir, hosted)  # uploaded, then a new release is published
+    feed.add("tpv", "1.2.0")
+    feed.repo.publish(feed.keyring)
+    for server in feed_server(hosted):
+        out = release("verify", feed.repo.workdir, "--url", server.url, check=False)
+        assert "is older than this workspace" in out and "does NOT verify" in out
+
+
+def test_a_key_that_cannot_be_opened_is_reported_when_the_threshold_is_met(
+    tmp_path: Path,
+) -> None:
+    keys = tmp_path / "keys"
+    targets = [generate_key(keys, f"targets-{n}", b"right").public_key for n in (1, 2)]
+    targets.append(generate_key(keys, "targets-3", b"other").public_key)
+    others = {r: [generate_key(keys, r).public_key] for r in ("root", "snapshot", "timestamp")}
+    repo = FeedRepository.create(
+        tmp_path / "work",
+        role_keys={"targets": targets, **others},
+        thresholds={"targets": 2},
+        keyring=KeyRing([keys], lambda _path: b"right"),
+    )
+    build = make_build(tmp_path / "b", "tpv", "1.0")
+    repo.add_release(ReleaseSpec("tpv", "1.0", "stable", "es", "en", build_dir=build))
+    result = repo.publish(KeyRing([keys], lambda _path: b"right"))
+    assert any(
+        "targets-3.key" in w and "signed without one of its keys" in w for w in result.warnings
+    )
+
+
+def test_remove_leaves_no_empty_folder(feed: Feed) -> None:
+    feed.add("tpv", "1.2.0")
+    release("remove", feed.repo.workdir, "tpv", "1.2.0")
+    assert not (feed.repo.targets_dir / "packages/tpv/1.2.0").exists()

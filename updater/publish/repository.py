@@ -32,7 +32,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import requests
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 from securesystemslib.signer import SSlibKey
@@ -49,7 +48,7 @@ from tuf.api.metadata import (
 from tuf.api.serialization.json import JSONSerializer
 
 from updater.errors import ManifestError, PublishError, SigningKeyError, UpdaterError
-from updater.fetch import FeedFetcher, NetworkLimits, feed_url
+from updater.fetch import FeedFetcher, NetworkLimits, feed_url, make_session
 from updater.i18n import _
 from updater.manifest import (
     MANIFEST_MEDIA_TYPE,
@@ -165,6 +164,7 @@ class VerifyReport:
     versions: dict[str, int] = field(default_factory=dict)
     targets_checked: int = 0
     releases: int = 0
+    checked_timestamp_version: int | None = None  # what the client saw (hosted copy)
 
     @property
     def ok(self) -> bool:
@@ -478,8 +478,13 @@ class FeedRepository:
             del document["products"][product]
         _write_atomic(self.workdir / RELEASES_FILE, _json_bytes(document))
         for ref in refs:
+            stored = self.target_file(ref["target"], ref["sha256"])
             with contextlib.suppress(OSError):
-                self.target_file(ref["target"], ref["sha256"]).unlink()
+                stored.unlink()
+            parent = stored.parent
+            while parent != self.targets_dir and parent.is_dir() and not any(parent.iterdir()):
+                parent.rmdir()
+                parent = parent.parent
         return record
 
     def _find(self, document: Mapping[str, Any], product: str, version: str) -> dict[str, Any]:
@@ -727,7 +732,7 @@ class FeedRepository:
                 Targets(version=version, expires=now + timedelta(days=expiry["targets"]))
             )
             targets_md.signed.targets = wanted
-            _sign(targets_md, "targets", root, keyring)
+            result.warnings += _sign(targets_md, "targets", root, keyring)
             result.signed["targets"] = version
         assert targets_md is not None
         targets_bytes = targets_md.to_bytes(_serializer("targets"))
@@ -751,7 +756,7 @@ class FeedRepository:
                     {"sha256": hashlib.sha256(targets_bytes).hexdigest()},
                 )
             }
-            _sign(snapshot_md, "snapshot", root, keyring)
+            result.warnings += _sign(snapshot_md, "snapshot", root, keyring)
             result.signed["snapshot"] = version
         assert snapshot_md is not None
         snapshot_bytes = snapshot_md.to_bytes(_serializer("snapshot"))
@@ -776,7 +781,7 @@ class FeedRepository:
             len(snapshot_bytes),
             {"sha256": hashlib.sha256(snapshot_bytes).hexdigest()},
         )
-        _sign(timestamp_md, "timestamp", root, keyring)
+        result.warnings += _sign(timestamp_md, "timestamp", root, keyring)
         result.signed["timestamp"] = ts_version
         timestamp_bytes = timestamp_md.to_bytes(_serializer("timestamp"))
 
@@ -897,7 +902,13 @@ class FeedRepository:
         new_root = new_md.signed
         for keyid in remove:
             matches = [k for k in new_root.roles[role].keyids if k.startswith(keyid)]
-            if len(keyid) < 4 or len(matches) > 1:
+            if len(keyid) < 4:
+                raise PublishError(
+                    _("Give at least 4 characters of the key id to remove ('{keyid}').").format(
+                        keyid=keyid
+                    )
+                )
+            if len(matches) > 1:
                 raise PublishError(
                     _(
                         "'{keyid}' matches {count} keys of role {role}; give more characters "
@@ -936,8 +947,8 @@ class FeedRepository:
         new_root.expires = now + timedelta(days=self.settings.expiry_days["root"])
         new_md.signatures.clear()
         # Signed by the new root keys, and by the old ones so that clients accept it.
-        _sign(new_md, "root", new_root, keyring)
-        _sign(new_md, "root", old_md.signed, keyring, append=True)
+        root_warnings = _sign(new_md, "root", new_root, keyring)
+        root_warnings += _sign(new_md, "root", old_md.signed, keyring, append=True)
         # Roles whose keys changed are re-signed with the new keys; snapshot and
         # timestamp always, so that clients recover from a fast-forward attack.
         force = (
@@ -948,7 +959,9 @@ class FeedRepository:
                 "timestamp",
             )
         )
-        return self.publish(keyring, now=now, force=force, new_root=new_md)
+        result = self.publish(keyring, now=now, force=force, new_root=new_md)
+        result.warnings[:0] = dict.fromkeys(root_warnings)  # once each, first
+        return result
 
     # ---------------------------------------------------------------- verification
 
@@ -998,7 +1011,7 @@ class FeedRepository:
         """Run the real client against the feed (the local copy unless ``base_url``);
         ``targets=None`` downloads every target."""
         base = feed_url(base_url or str(self.feed_dir))
-        session = requests.Session()
+        session = make_session(user_agent=NetworkLimits().user_agent)
         try:
             try:
                 first_root = (self.metadata_dir / "1.root.json").read_bytes()
@@ -1017,6 +1030,11 @@ class FeedRepository:
                     metadata_url=metadata_url,
                 )
                 feed.refresh()
+                with contextlib.suppress(Exception):
+                    seen_ts: Metadata[Timestamp] = Metadata.from_file(
+                        str(cache / "metadata" / "timestamp.json")
+                    )
+                    report.checked_timestamp_version = seen_ts.signed.version
                 wanted = None if targets is None else set(targets)
                 seen: set[str] = set()
                 for channel in self.settings.channels:
@@ -1085,6 +1103,15 @@ class FeedRepository:
         except PublishError as exc:
             report.problems.append(exc.message)
             return report
+        local_ts = current["timestamp"].signed.version if "timestamp" in current else None
+        hosted_ts = report.checked_timestamp_version
+        if url and hosted_ts is not None and local_ts is not None and hosted_ts < local_ts:
+            report.problems.append(
+                _(
+                    "The copy at {url} is older than this workspace (timestamp version "
+                    "{hosted}, here {local}): upload the feed again."
+                ).format(url=url, hosted=hosted_ts, local=local_ts)
+            )
         for role, md in current.items():
             report.versions[role] = md.signed.version
             report.expires[role] = md.signed.expires
@@ -1163,8 +1190,11 @@ def can_sign(role: str, root: Root, keyring: KeyRing) -> bool:
 
 def _sign(
     md: Metadata[Any], role: str, root: Root, keyring: KeyRing, *, append: bool = False
-) -> None:
+) -> list[str]:
     """Sign ``md`` with every available key of ``role`` in ``root``; require the threshold.
+
+    Returns a warning for each key that could not be opened (another passphrase) while
+    the others still met the threshold, so that its holder knows they did not sign.
 
     Raises:
         PublishError: fewer keys available than the role's threshold.
@@ -1206,3 +1236,9 @@ def _sign(
         raise PublishError(
             _("The {role} signatures do not verify: {error}").format(role=role, error=exc)
         ) from exc
+    return [
+        _("The {role} role was signed without one of its keys: {error}").format(
+            role=role, error=failure.message
+        )
+        for failure in failures
+    ]
