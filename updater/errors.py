@@ -10,6 +10,7 @@ them to messages; the engine only raises them.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import ClassVar
 
 
@@ -146,3 +147,53 @@ class SigningKeyError(PublishError):
     """A signing key is missing, unreadable, or protected by another passphrase."""
 
     code = "publish.key"
+
+
+# --- installing ---------------------------------------------------------------------------
+
+
+class InstallError(UpdaterError):
+    """An update could not be put in place, or the installed program is not right."""
+
+    code = "install"
+
+
+class AppRunningError(InstallError):
+    """The program to update is still running and could not be closed."""
+
+    code = "install.app_running"
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, processes: tuple[int, ...] = ()
+    ) -> None:
+        super().__init__(message, hint=hint)
+        #: Process ids still running from the program's folder.
+        self.processes = processes
+
+
+class HealthCheckError(InstallError):
+    """The program did not pass its check after an update (wrong version, failed self-test)."""
+
+    code = "install.health"
+
+    def __init__(self, message: str, *, hint: str | None = None, details: str = "") -> None:
+        super().__init__(message, hint=hint)
+        #: Technical details for the log and for support (exit code, last output lines).
+        self.details = details
+
+
+class FileLockedError(InstallError):
+    """A file or folder stayed in use by another program, so it could not be replaced."""
+
+    code = "install.locked"
+
+    def __init__(self, message: str, *, hint: str | None = None, path: Path) -> None:
+        super().__init__(message, hint=hint)
+        #: The file or folder that was in use.
+        self.path = path
+
+
+class BusyError(UpdaterError):
+    """Another update is in progress: the state directory is locked by someone else."""
+
+    code = "busy"

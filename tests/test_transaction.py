@@ -1,0 +1,287 @@
+"""The transaction module on real directories: each step, each failure, each crash point.
+
+The invariant every test protects: after any failure or interruption the product is
+exactly the old version or exactly the new one, and its data is exactly what it was.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.enginekit import Machine, make_machine, tree
+from updater.errors import ArchiveError, FileLockedError, InstallError, StorageError
+from updater.filelist import FileList
+from updater.observer import NullObserver, Step
+from updater.platform import current as platform
+from updater.transaction import (
+    Entry,
+    UpdateTransaction,
+    list_snapshots,
+    pending_journals,
+    prune_snapshots,
+    recover,
+)
+
+
+class Recorder(NullObserver):
+    def __init__(self) -> None:
+        self.journal_entries: list[str] = []
+        self.steps: list[Step] = []
+        self.progress_calls = 0
+
+    def step(self, product: str, step: Step) -> None:
+        self.steps.append(step)
+
+    def journal(self, product: str, entry: str) -> None:
+        self.journal_entries.append(entry)
+
+    def progress(self, product: str, step: Step, done: int, total: int | None) -> None:
+        self.progress_calls += 1
+
+
+@pytest.fixture
+def machine(tmp_path: Path) -> Machine:
+    return make_machine(tmp_path)
+
+
+def begin(machine: Machine, observer: Any = None) -> UpdateTransaction:
+    return UpdateTransaction.begin(
+        journal_dir=machine.journal_dir,
+        snapshots_root=machine.snapshots,
+        product="tpv",
+        install_dir=machine.install_dir,
+        from_version="1.0.0",
+        to_version="2.0.0",
+        data_paths=[machine.data_dir, machine.settings_file],
+        observer=observer or NullObserver(),
+        reason="update to 2.0.0",
+    )
+
+
+def assert_old(machine: Machine) -> None:
+    assert tree(machine.install_dir) == machine.old_tree, "program is not exactly the old version"
+    assert tree(machine.data_dir) == machine.old_data, "data is not exactly what it was"
+    assert machine.settings_file.read_text() == machine.old_settings
+    assert machine.leftovers() == []
+    assert pending_journals(machine.journal_dir) == []
+
+
+def new_version_writes_data(machine: Machine) -> None:
+    """What a new version does on first start: migrate the database, rewrite settings."""
+    (machine.data_dir / "shop.db").write_bytes(b"migrated by 2.0.0")
+    (machine.data_dir / "new-table.db").write_bytes(b"2.0.0 only")
+    machine.settings_file.unlink()
+
+
+def test_update_commits_and_keeps_a_snapshot(machine: Machine) -> None:
+    observer = Recorder()
+    tx = begin(machine, observer)
+    tx.stage(machine.package, machine.file_list)
+    tx.snapshot()
+    tx.swap()
+    tx.mark_healthy()
+    tx.commit()
+    assert tree(machine.install_dir) == machine.new_tree
+    assert tree(machine.data_dir) == machine.old_data
+    assert machine.leftovers() == []
+    assert observer.journal_entries == [
+        "begin", "staged", "snapshot", "old_out", "new_in", "swapped", "healthy", "committed"
+    ]  # fmt: skip
+    assert observer.steps == [Step.STAGE, Step.SNAPSHOT, Step.SWAP, Step.COMMIT]
+    assert observer.progress_calls > 0
+    [snapshot] = list_snapshots(machine.snapshots, "tpv")
+    assert snapshot.version == "1.0.0" and snapshot.reason == "update to 2.0.0"
+    assert tree(snapshot.path / "program") == machine.old_tree
+    assert tree(snapshot.path / "data" / "0") == machine.old_data
+    assert pending_journals(machine.journal_dir) == []
+    assert len(list((machine.journal_dir / "done").glob("*.journal"))) == 1
+
+
+def test_failure_after_swap_rolls_back_program_and_data(machine: Machine) -> None:
+    tx = begin(machine)
+    tx.stage(machine.package, machine.file_list)
+    tx.snapshot()
+    tx.swap()
+    new_version_writes_data(machine)
+    assert tx.abort_or_roll_back() == Entry.ROLLED_BACK
+    assert_old(machine)
+    assert list_snapshots(machine.snapshots, "tpv") == []
+
+
+def test_failure_while_staging_changes_nothing(machine: Machine) -> None:
+    wrong = FileList(machine.file_list.files[1:])  # the package holds a file not listed
+    tx = begin(machine)
+    with pytest.raises(ArchiveError):
+        tx.stage(machine.package, wrong)
+    assert tx.abort_or_roll_back() == Entry.ABORTED
+    assert_old(machine)
+
+
+def test_corrupted_package_changes_nothing(machine: Machine) -> None:
+    data = bytearray(machine.package.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    machine.package.write_bytes(bytes(data))
+    tx = begin(machine)
+    with pytest.raises(ArchiveError):
+        tx.stage(machine.package, machine.file_list)
+    assert tx.abort_or_roll_back() == Entry.ABORTED
+    assert_old(machine)
+
+
+def test_snapshot_failure_changes_nothing(machine: Machine) -> None:
+    """A data path holding a link cannot be proven restorable: refuse before any move."""
+    (machine.data_dir / "link").symlink_to(machine.install_dir)
+    machine = machine.__class__(**{**machine.__dict__, "old_data": tree(machine.data_dir)})
+    tx = begin(machine)
+    tx.stage(machine.package, machine.file_list)
+    with pytest.raises(ArchiveError, match="link"):
+        tx.snapshot()
+    assert tx.abort_or_roll_back() == Entry.ABORTED
+    assert tree(machine.install_dir) == machine.old_tree
+    assert machine.leftovers() == []
+    assert not any((machine.snapshots / "tpv").iterdir())
+
+
+class LockingPlatform(type(platform)):  # type: ignore[misc]
+    """Windows' file locks cannot exist here: this twin reports one, as Windows would."""
+
+    def find_locked_file(self, root: Path) -> Path | None:
+        return root / "lib0" / "sub0" / "file0.dll"
+
+
+def test_locked_file_aborts_cleanly_naming_the_file(machine: Machine) -> None:
+    tx = begin(machine)
+    tx._platform = LockingPlatform()
+    tx.stage(machine.package, machine.file_list)
+    tx.snapshot()
+    with pytest.raises(FileLockedError, match=r"file0\.dll"):
+        tx.swap()
+    assert tx.abort_or_roll_back() == Entry.ABORTED
+    assert_old(machine)
+
+
+def test_steps_out_of_order_are_refused(machine: Machine) -> None:
+    tx = begin(machine)
+    with pytest.raises(RuntimeError):
+        tx.swap()
+    tx.abort_or_roll_back()
+
+
+def test_a_second_transaction_waits_for_recovery(machine: Machine) -> None:
+    begin(machine)
+    with pytest.raises(InstallError, match="not finished"):
+        begin(machine)
+
+
+class Crash(BaseException):
+    """Stands for the process dying: nothing after it runs, no cleanup."""
+
+
+class CrashAt(NullObserver):
+    def __init__(self, entry: str) -> None:
+        self.entry = entry
+
+    def journal(self, product: str, entry: str) -> None:
+        if entry == self.entry:
+            raise Crash(entry)
+
+
+UPDATE_ENTRIES = ["begin", "staged", "snapshot", "old_out", "new_in", "swapped", "healthy"]
+
+
+@pytest.mark.parametrize("entry", UPDATE_ENTRIES)
+def test_crash_at_each_entry_recovers_to_old_or_new(machine: Machine, entry: str) -> None:
+    with pytest.raises(Crash):
+        tx = begin(machine, CrashAt(entry))
+        tx.stage(machine.package, machine.file_list)
+        tx.snapshot()
+        tx.swap()
+        new_version_writes_data(machine)
+        tx.mark_healthy()
+        tx.commit()
+    [result] = recover(machine.journal_dir, NullObserver())
+    if entry == "healthy":
+        assert result.outcome == Entry.COMMITTED
+        assert tree(machine.install_dir) == machine.new_tree
+        assert machine.leftovers() == []
+    else:
+        assert result.outcome in (Entry.ROLLED_BACK, Entry.ABORTED)
+        assert_old(machine)
+    assert recover(machine.journal_dir, NullObserver()) == []
+
+
+@pytest.mark.parametrize("entry", ["rollback", "data_restored"])
+def test_crash_during_rollback_is_finished_by_recovery(machine: Machine, entry: str) -> None:
+    tx = begin(machine, CrashAt(entry))
+    tx.stage(machine.package, machine.file_list)
+    tx.snapshot()
+    tx.swap()
+    new_version_writes_data(machine)
+    with pytest.raises(Crash):
+        tx.abort_or_roll_back()
+    [result] = recover(machine.journal_dir, NullObserver())
+    assert result.outcome == Entry.ROLLED_BACK
+    assert_old(machine)
+
+
+def test_torn_last_journal_line_is_ignored(machine: Machine) -> None:
+    with pytest.raises(Crash):
+        tx = begin(machine, CrashAt("old_out"))
+        tx.stage(machine.package, machine.file_list)
+        tx.snapshot()
+        tx.swap()
+    journal = next(machine.journal_dir.glob("*.journal"))
+    with journal.open("a") as handle:
+        handle.write('{"entry": "new_i')  # power cut in the middle of a write
+    [result] = recover(machine.journal_dir, NullObserver())
+    assert result.outcome == Entry.ROLLED_BACK
+    assert_old(machine)
+
+
+def test_rollback_detects_a_corrupted_snapshot(machine: Machine) -> None:
+    tx = begin(machine)
+    tx.stage(machine.package, machine.file_list)
+    tx.snapshot()
+    tx.swap()
+    (tx.plan.old_dir / "VERSION").write_text("tampered\n")
+    with pytest.raises(InstallError, match="could not be restored exactly"):
+        tx.abort_or_roll_back()
+    assert len(pending_journals(machine.journal_dir)) == 1  # a technician must look
+
+
+def test_retention_keeps_the_newest_snapshots(tmp_path: Path) -> None:
+    root = tmp_path / "snapshots"
+    for index in range(4):
+        folder = root / "tpv" / f"2026010{index}T000000Z-0000000{index}"
+        folder.mkdir(parents=True)
+        (folder / "snapshot.json").write_text(
+            json.dumps(
+                {
+                    "id": folder.name,
+                    "product": "tpv",
+                    "version": f"1.{index}",
+                    "taken_at": "2026-01-01T00:00:00+00:00",
+                    "reason": "",
+                    "kept": True,
+                }
+            )
+        )
+        (folder / "blob").write_bytes(b"x" * 1000)
+    deleted = prune_snapshots(root, "tpv", keep=2)
+    assert [s.version for s in deleted] == ["1.1", "1.0"]
+    assert [s.version for s in list_snapshots(root, "tpv")] == ["1.3", "1.2"]
+    prune_snapshots(root, "tpv", keep=2, max_bytes=1500)
+    assert [s.version for s in list_snapshots(root, "tpv")] == ["1.3"]
+
+
+def test_disk_errors_become_storage_errors(machine: Machine) -> None:
+    tx = begin(machine)
+    tx.stage(machine.package, machine.file_list)
+    # The snapshot folder's place is taken by a file: creating it fails like a full disk.
+    tx.plan.snapshot_dir.write_text("in the way")
+    with pytest.raises(StorageError):
+        tx.snapshot()
