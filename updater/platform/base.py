@@ -1,0 +1,411 @@
+"""What the updater needs from the operating system, and the parts every OS shares.
+
+:class:`Platform` is the contract; :mod:`updater.platform.posix` and
+:mod:`updater.platform.windows` implement it, and :data:`updater.platform.current` is the
+one for this computer. Everything that can be written once for both systems lives in
+:class:`PsutilPlatform` here: finding the processes that run from a folder (through
+psutil, which hides how each OS lists processes), waiting for them to end, killing a
+process tree, and renaming a folder with retries while another program holds a file.
+
+The OS-specific classes only override the hooks: how paths compare (Windows ignores
+letter case), how a program is *asked* to close (SIGTERM, or WM_CLOSE to its windows),
+which rename errors are worth retrying, and the things that only exist on one side
+(the registry, file version resources, exclusive-open probes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import psutil
+
+from updater.errors import FileLockedError
+from updater.i18n import _
+
+__all__ = [
+    "KILL_WAIT_SECONDS",
+    "Platform",
+    "ProcessInfo",
+    "PsutilPlatform",
+    "RenameFunc",
+    "backoff_delays",
+    "wait_gone",
+]
+
+#: How long to wait for a killed process to disappear. Killing cannot be refused, so
+#: this only covers the OS tearing the process down (a process stuck in the kernel, for
+#: example on a dead network drive, can take longer; it is then reported as alive).
+KILL_WAIT_SECONDS = 5.0
+
+#: The longest pause between two rename attempts.
+MAX_RETRY_DELAY = 1.0
+
+#: The PID-reuse guard: a process whose start time differs by more than this from the
+#: one recorded when it was found is another process that got the same number.
+_START_TIME_TOLERANCE = 0.01
+
+#: How a folder is renamed; a parameter so that the retry loop can be tested.
+RenameFunc = Callable[[Path, Path], None]
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    """A running process, as found by :meth:`Platform.find_processes`.
+
+    Attributes:
+        pid: The process id.
+        name: The process name as the OS reports it (``TPV.exe``, ``tpv``).
+        exe: The full path of its executable, resolved.
+        started: When it started (seconds since the epoch, as psutil reports it), used
+            to make sure a later close or kill does not hit another process that got
+            the same id in the meantime. ``None`` skips that check.
+    """
+
+    pid: int
+    name: str
+    exe: Path
+    started: float | None = None
+
+
+class Platform(Protocol):
+    """Everything the updater asks of the operating system."""
+
+    @property
+    def name(self) -> str:
+        """``"windows"`` or ``"posix"``."""
+        ...
+
+    def find_processes(self, install_dir: Path) -> list[ProcessInfo]:
+        """Processes whose executable lives inside ``install_dir`` (at any depth).
+
+        Paths are resolved before they are compared (letter case is ignored on
+        Windows). Processes the updater may not inspect (another user's, without
+        administrator rights) and processes that end while being looked at are skipped.
+        The updater's own process is never included.
+        """
+        ...
+
+    def close_processes(
+        self, procs: Sequence[ProcessInfo], *, graceful_timeout: float, force: bool
+    ) -> list[ProcessInfo]:
+        """Ask ``procs`` to close, wait up to ``graceful_timeout`` seconds, then kill the
+        survivors if ``force``. Returns the processes still alive at the end."""
+        ...
+
+    def wait_for_exit(
+        self, install_dir: Path, timeout: float, poll: float = 0.5
+    ) -> list[ProcessInfo]:
+        """Wait until no process runs from ``install_dir`` or ``timeout`` seconds pass.
+
+        Returns what still runs (empty when everything has exited).
+        """
+        ...
+
+    def read_registry_version(self, registry_key: str) -> str | None:
+        """``DisplayVersion`` of the program's uninstall entry, ``None`` if there is none."""
+        ...
+
+    def read_file_version(self, exe: Path) -> str | None:
+        """The file version stored in an executable (``"4.2.0.17"``), ``None`` if none."""
+        ...
+
+    def replace_dir_retrying(
+        self,
+        src: Path,
+        dst: Path,
+        *,
+        attempts: int = 8,
+        first_delay: float = 0.05,
+        rename: RenameFunc = os.rename,
+    ) -> None:
+        """Rename ``src`` to ``dst``, retrying while a file is briefly held by another
+        program (an antivirus scanning a fresh file, an indexer).
+
+        Only "in use" / permission errors are retried, with a pause that doubles after
+        each attempt; when they persist, :class:`~updater.errors.FileLockedError` names
+        the file in use (or ``src``). Any other error (``dst`` exists, ``src`` is
+        missing, another drive) is raised at once, as the ``OSError`` it is.
+        """
+        ...
+
+    def find_locked_file(self, root: Path) -> Path | None:
+        """The first file or folder under ``root`` that another program holds open so
+        that it cannot be renamed or replaced; ``None`` if there is none (or the OS has
+        no such locks)."""
+        ...
+
+    def fsync_dir(self, path: Path) -> None:
+        """Make the entries of folder ``path`` (renames, new files) durable on disk."""
+        ...
+
+    def popen_kwargs(self) -> dict[str, Any]:
+        """Extra :class:`subprocess.Popen` arguments that start a command in its own
+        process group (so that it and its children can be stopped together) without
+        opening a console window."""
+        ...
+
+    def wait_child_tree(self, proc: subprocess.Popen[bytes], timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for ``proc`` (started with :meth:`popen_kwargs`).
+
+        Returns ``True`` if it exited by itself, ``False`` if it was killed because the
+        time ran out. Either way, on return ``proc`` has been reaped and the processes
+        it started have been killed as far as the OS lets them be found.
+        """
+        ...
+
+
+def backoff_delays(attempts: int, first_delay: float, cap: float = MAX_RETRY_DELAY) -> list[float]:
+    """The pauses between ``attempts`` tries: ``first_delay`` doubling, at most ``cap``.
+
+    There is one pause fewer than there are attempts (no pause after the last one).
+    """
+    if attempts < 1:
+        raise ValueError("attempts must be at least 1")
+    if first_delay < 0:
+        raise ValueError("first_delay must not be negative")
+    return [min(first_delay * 2**i, cap) for i in range(attempts - 1)]
+
+
+def _resolved(path: str) -> str:
+    """``path`` with links and ``..`` resolved; unchanged if that is not possible."""
+    try:
+        return str(Path(path).resolve())
+    except (OSError, RuntimeError):
+        return path
+
+
+def _is_gone(proc: psutil.Process) -> bool:
+    """Whether ``proc`` has ended. A zombie has ended: only its parent's bookkeeping is
+    left (and reaping it is the parent's job, not ours)."""
+    try:
+        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.AccessDenied:
+        return False
+
+
+def wait_gone(procs: Iterable[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Poll until every process of ``procs`` has ended or ``timeout`` passes; returns the
+    ones still running. Never reaps: a caller's own children stay theirs to wait for."""
+    pending = list(procs)
+    deadline = time.monotonic() + max(timeout, 0.0)
+    pause = 0.005
+    while True:
+        pending = [p for p in pending if not _is_gone(p)]
+        remaining = deadline - time.monotonic()
+        if not pending or remaining <= 0:
+            return pending
+        time.sleep(min(pause, remaining))
+        pause = min(pause * 2, 0.1)
+
+
+class PsutilPlatform:
+    """The parts of :class:`Platform` that are the same on every OS, built on psutil.
+
+    Subclasses provide the hooks (:meth:`path_key`, :meth:`_ask_to_close`,
+    :meth:`_is_retryable`) and the OS-only methods.
+    """
+
+    name: ClassVar[str] = "generic"
+    #: The separator :meth:`path_key` uses.
+    sep: ClassVar[str] = os.sep
+
+    # ------------------------------------------------------------------ hooks
+
+    def path_key(self, path: str) -> str:
+        """A form of ``path`` in which equal paths are equal strings."""
+        return os.path.normpath(path)
+
+    def _ask_to_close(self, procs: Sequence[psutil.Process]) -> None:
+        """Ask ``procs`` to close, without forcing them."""
+        for proc in procs:
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                proc.terminate()
+
+    def _is_retryable(self, exc: OSError) -> bool:
+        """Whether a failed rename may succeed if tried again a moment later."""
+        return isinstance(exc, PermissionError)
+
+    def find_locked_file(self, root: Path) -> Path | None:
+        return None
+
+    def _kill_group(self, pid: int) -> None:
+        """Kill the process group led by ``pid``, where the OS has such groups."""
+
+    # ------------------------------------------------------------------ processes
+
+    def is_inside(self, path: str, root_key: str) -> bool:
+        """Whether ``path`` is inside the folder whose :meth:`path_key` is ``root_key``."""
+        prefix = root_key if root_key.endswith(self.sep) else root_key + self.sep
+        return self.path_key(path).startswith(prefix)
+
+    def find_processes(self, install_dir: Path) -> list[ProcessInfo]:
+        given = os.path.abspath(install_dir)  # noqa: PTH100 - a str, links not followed
+        roots = {self.path_key(given), self.path_key(_resolved(given))}
+        own = os.getpid()
+        found: list[ProcessInfo] = []
+        resolved_cache: dict[str, str] = {}
+        for proc in psutil.process_iter(["name", "exe", "create_time", "status"]):
+            try:
+                info = proc.info
+                exe = info.get("exe")
+                if proc.pid == own or not exe or info.get("status") == psutil.STATUS_ZOMBIE:
+                    continue
+                exe = str(exe)
+                if not any(self.is_inside(exe, root) for root in roots):
+                    if exe not in resolved_cache:
+                        resolved_cache[exe] = _resolved(exe)
+                    exe = resolved_cache[exe]
+                    if not any(self.is_inside(exe, root) for root in roots):
+                        continue
+                found.append(
+                    ProcessInfo(
+                        pid=proc.pid,
+                        name=str(info.get("name") or Path(exe).name),
+                        exe=Path(exe),
+                        started=info.get("create_time"),
+                    )
+                )
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue  # ZombieProcess is a NoSuchProcess
+        return found
+
+    def _handles(self, procs: Sequence[ProcessInfo]) -> list[tuple[ProcessInfo, psutil.Process]]:
+        """psutil handles for the processes of ``procs`` that still run, skipping any
+        whose id now belongs to another process."""
+        handles: list[tuple[ProcessInfo, psutil.Process]] = []
+        for info in procs:
+            try:
+                proc = psutil.Process(info.pid)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            if info.started is not None:
+                try:
+                    if abs(proc.create_time() - info.started) > _START_TIME_TOLERANCE:
+                        continue  # the id now belongs to another process
+                except psutil.NoSuchProcess:
+                    continue
+                except psutil.AccessDenied:
+                    pass  # its start time cannot be read: trust the id
+            if not _is_gone(proc):
+                handles.append((info, proc))
+        return handles
+
+    def close_processes(
+        self, procs: Sequence[ProcessInfo], *, graceful_timeout: float, force: bool
+    ) -> list[ProcessInfo]:
+        handles = self._handles(procs)
+        if not handles:
+            return []
+        running = [proc for _info, proc in handles]
+        self._ask_to_close(running)
+        alive = wait_gone(running, graceful_timeout)
+        if alive and force:
+            for proc in alive:
+                try:
+                    proc.kill()
+                except psutil.NoSuchProcess:
+                    pass
+                except psutil.AccessDenied:
+                    pass  # reported as alive below
+            alive = wait_gone(alive, KILL_WAIT_SECONDS)
+        alive_pids = {proc.pid for proc in alive}
+        return [info for info, proc in handles if proc.pid in alive_pids]
+
+    def wait_for_exit(
+        self, install_dir: Path, timeout: float, poll: float = 0.5
+    ) -> list[ProcessInfo]:
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while True:
+            running = self.find_processes(install_dir)
+            remaining = deadline - time.monotonic()
+            if not running or remaining <= 0:
+                return running
+            time.sleep(min(max(poll, 0.01), remaining))
+
+    def _kill_tree(self, pid: int, descendants: Sequence[psutil.Process]) -> None:
+        """Kill ``pid``'s process group (where there is one), ``pid`` itself and
+        ``descendants`` (found before, while ``pid`` was still alive), then wait for the
+        descendants to end. ``pid`` itself is left for its parent to reap."""
+        self._kill_group(pid)
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            psutil.Process(pid).kill()
+        for proc in descendants:
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                proc.kill()
+        wait_gone(descendants, KILL_WAIT_SECONDS)
+
+    @staticmethod
+    def _descendants(pid: int) -> list[psutil.Process]:
+        try:
+            return psutil.Process(pid).children(recursive=True)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return []
+
+    def popen_kwargs(self) -> dict[str, Any]:
+        return {}
+
+    def wait_child_tree(self, proc: subprocess.Popen[bytes], timeout: float) -> bool:
+        try:
+            proc.wait(timeout=max(timeout, 0.0))
+            return True
+        except subprocess.TimeoutExpired:
+            self._kill_tree(proc.pid, self._descendants(proc.pid))
+            proc.wait()
+            return False
+        except BaseException:  # interrupted (Ctrl+C): leave nothing behind
+            self._kill_tree(proc.pid, self._descendants(proc.pid))
+            proc.wait()
+            raise
+
+    # ------------------------------------------------------------------ files
+
+    def replace_dir_retrying(
+        self,
+        src: Path,
+        dst: Path,
+        *,
+        attempts: int = 8,
+        first_delay: float = 0.05,
+        rename: RenameFunc = os.rename,
+    ) -> None:
+        delays = backoff_delays(attempts, first_delay)
+        last: OSError | None = None
+        for attempt in range(attempts):
+            try:
+                rename(src, dst)
+                return
+            except OSError as exc:
+                if not self._is_retryable(exc):
+                    raise
+                last = exc
+            if attempt < len(delays):
+                time.sleep(delays[attempt])
+        locked = self.find_locked_file(src) or src
+        raise FileLockedError(
+            _("The folder {src} could not be moved to {dst}: {path} is in use.").format(
+                src=src, dst=dst, path=locked
+            ),
+            hint=_(
+                "Close the program and any window that shows this folder, wait a moment "
+                "(an antivirus may be checking the new files) and try again."
+            ),
+            path=locked,
+        ) from last
+
+    def fsync_dir(self, path: Path) -> None:
+        return None
+
+    def read_registry_version(self, registry_key: str) -> str | None:
+        return None
+
+    def read_file_version(self, exe: Path) -> str | None:
+        return None

@@ -1,0 +1,146 @@
+"""The :class:`~updater.platform.base.Platform` for Linux and macOS.
+
+The programs the updater manages are Windows programs; this implementation exists so
+that the updater can be developed and tested on a POSIX machine with real processes and
+real files. What has no POSIX equivalent says so and returns ``None``:
+
+* there is no registry and executables carry no version resource, so
+  :meth:`read_registry_version` and :meth:`read_file_version` return ``None``;
+* POSIX does not stop a file from being renamed because a program has it open, so
+  :meth:`find_locked_file` returns ``None``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import psutil
+
+from updater.platform.base import PsutilPlatform, wait_gone
+
+__all__ = ["PosixPlatform"]
+
+
+class PosixPlatform(PsutilPlatform):
+    """Linux and macOS: SIGTERM to ask, SIGKILL to force, sessions to group processes."""
+
+    name: ClassVar[str] = "posix"
+
+    # Inherited as they are: path_key (case-sensitive), _ask_to_close (SIGTERM through
+    # psutil's terminate), _is_retryable (PermissionError), find_locked_file (None).
+
+    def read_registry_version(self, registry_key: str) -> str | None:
+        """Not available: POSIX has no registry. Always ``None``."""
+        return None
+
+    def read_file_version(self, exe: Path) -> str | None:
+        """Not available: POSIX executables carry no version resource. Always ``None``."""
+        return None
+
+    def find_locked_file(self, root: Path) -> Path | None:
+        """Always ``None``: POSIX never refuses a rename because a file is open."""
+        return None
+
+    def fsync_dir(self, path: Path) -> None:
+        """``fsync`` the folder itself, so that renames and new entries in it survive a
+        power cut. File systems that cannot sync a folder (``EINVAL``) are skipped."""
+        flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+        fd = os.open(path, flags)
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
+                raise
+        finally:
+            os.close(fd)
+
+    # ------------------------------------------------------------------ child commands
+
+    def popen_kwargs(self) -> dict[str, Any]:
+        """A new session, hence a new process group whose id is the child's pid."""
+        return {"start_new_session": True}
+
+    def _kill_group(self, pid: int) -> None:
+        """SIGKILL the process group ``pid`` leads (never the updater's own group)."""
+        try:
+            pgid = os.getpgid(pid)
+        except (ProcessLookupError, PermissionError):
+            return
+        if pgid != pid or pgid == os.getpgrp():
+            return
+        members = _group_members(pgid)
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            return
+        wait_gone([p for p in members if p.pid != pid], 5.0)
+
+    def wait_child_tree(self, proc: subprocess.Popen[bytes], timeout: float) -> bool:
+        """Wait without reaping, so that the exited child keeps its process group id
+        reserved while the group's leftovers are killed; then reap it."""
+        if not hasattr(os, "waitid"):  # macOS has no waitid: reap first, then clean up
+            exited = super().wait_child_tree(proc, timeout)
+            self._kill_group_after_reap(proc.pid)
+            return exited
+        try:
+            exited = _wait_exit_keeping_zombie(proc.pid, timeout)
+            if exited:
+                self._kill_group(proc.pid)  # background processes it left behind
+            else:
+                self._kill_tree(proc.pid, self._descendants(proc.pid))
+        except BaseException:  # interrupted (Ctrl+C): leave nothing behind
+            self._kill_tree(proc.pid, self._descendants(proc.pid))
+            proc.wait()
+            raise
+        proc.wait()
+        return exited
+
+    def _kill_group_after_reap(self, pgid: int) -> None:
+        # The leader is gone, so getpgid() cannot confirm the group; its id stays
+        # reserved by the kernel for as long as the group has members.
+        if pgid == os.getpgrp():
+            return
+        members = _group_members(pgid)
+        if not members:
+            return
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            return
+        wait_gone(members, 5.0)
+
+
+def _group_members(pgid: int) -> list[psutil.Process]:
+    """The processes of process group ``pgid``."""
+    members = []
+    for proc in psutil.process_iter():
+        try:
+            if os.getpgid(proc.pid) == pgid:
+                members.append(proc)
+        except (ProcessLookupError, PermissionError, psutil.NoSuchProcess):
+            continue
+    return members
+
+
+def _wait_exit_keeping_zombie(pid: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for child ``pid`` to exit, without reaping it."""
+    deadline = time.monotonic() + max(timeout, 0.0)
+    pause = 0.001
+    while True:
+        try:
+            result = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG)
+        except ChildProcessError:
+            return True  # already reaped (or SIGCHLD is ignored): it has exited
+        if result is not None and result.si_pid == pid:
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(pause, remaining))
+        pause = min(pause * 2, 0.05)

@@ -1,0 +1,406 @@
+"""The :class:`~updater.platform.base.Platform` for Windows, the system the apps run on.
+
+This module imports on any OS, so that its logic can be tested on the Linux build
+machines: ``winreg``, ``msvcrt`` and the ``ctypes`` Windows DLLs are only touched inside
+the functions that need them, each of which starts by refusing to run elsewhere. The
+decisions are small pure functions (:func:`path_key`, :func:`format_file_version`,
+:func:`registry_lookups`, :func:`is_sharing_violation`, :func:`extended_path`, ...),
+tested everywhere; the thin layers that call the Win32 API are only exercised on
+Windows.
+
+Windows specifics handled here:
+
+* Paths compare without regard to letter case (NTFS's default), after removing the
+  ``\\\\?\\`` prefix and normalising separators.
+* psutil's ``terminate()`` is ``TerminateProcess``, a kill. To *ask* a program to
+  close, ``WM_CLOSE`` is posted to its top-level windows, as ``taskkill`` (without
+  ``/F``) does; a program without windows can only be killed (``force=True``). Windows
+  are per desktop, so an updater running as a service in session 0 cannot reach the
+  windows of a logged-in user's programs.
+* A file that another program holds open (an antivirus scanning a freshly written
+  file, Explorer showing a folder) makes a rename fail with a sharing violation for a
+  moment; such renames are retried, and :meth:`WindowsPlatform.find_locked_file`
+  names the file in use by opening files with share mode 0.
+* NTFS journals its metadata, so a completed rename survives a power cut without a
+  folder ``fsync`` (which Windows does not offer); :meth:`fsync_dir` does nothing.
+"""
+
+from __future__ import annotations
+
+import ntpath
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import psutil
+
+from updater.platform.base import PsutilPlatform
+
+__all__ = [
+    "WindowsPlatform",
+    "creation_flags",
+    "extended_path",
+    "format_file_version",
+    "is_sharing_violation",
+    "path_key",
+    "registry_lookups",
+    "registry_text",
+    "windows_by_pid",
+]
+
+# Win32 constants, spelled out so that this module imports everywhere.
+ERROR_ACCESS_DENIED = 5
+ERROR_SHARING_VIOLATION = 32
+ERROR_LOCK_VIOLATION = 33
+WM_CLOSE = 0x0010
+KEY_READ = 0x20019
+KEY_WOW64_64KEY = 0x0100
+KEY_WOW64_32KEY = 0x0200
+CREATE_NEW_PROCESS_GROUP = 0x00000200
+CREATE_NO_WINDOW = 0x08000000
+GENERIC_READ = 0x80000000
+GENERIC_WRITE = 0x40000000
+OPEN_EXISTING = 3
+FILE_ATTRIBUTE_NORMAL = 0x80
+FILE_FLAG_BACKUP_SEMANTICS = 0x02000000
+VS_FFI_SIGNATURE = 0xFEEF04BD
+
+#: Where installers register a program, under HKEY_LOCAL_MACHINE / HKEY_CURRENT_USER.
+UNINSTALL_KEY = r"SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall"
+
+#: Rename errors that mean "another program has the file open right now".
+_TRANSIENT_WINERRORS = frozenset(
+    {ERROR_ACCESS_DENIED, ERROR_SHARING_VIOLATION, ERROR_LOCK_VIOLATION}
+)
+
+
+# ---------------------------------------------------------------------- pure logic
+
+
+def _fold_case(text: str) -> str:
+    """Upper-case ``text`` one character at a time, as NTFS compares names.
+
+    NTFS maps each UTF-16 unit through its upcase table; it never expands a character
+    (``ß`` stays ``ß``), which :meth:`str.upper` or :meth:`str.casefold` would do.
+    """
+    return "".join(u if len(u := ch.upper()) == 1 else ch for ch in text)
+
+
+def path_key(path: str) -> str:
+    r"""A case-folded, normalised form of a Windows path, for comparisons.
+
+    ``\\?\C:\x`` and ``C:/X/.`` give the same key; ``\\?\UNC\srv\share`` becomes
+    ``\\SRV\SHARE``.
+    """
+    text = path.replace("/", "\\")
+    if text.startswith("\\\\?\\UNC\\"):
+        text = "\\\\" + text[len("\\\\?\\UNC\\") :]
+    elif text.startswith(("\\\\?\\", "\\??\\")):
+        text = text[4:]
+    return _fold_case(ntpath.normpath(text)).rstrip("\\") or "\\"
+
+
+def is_inside(path: str, root: str) -> bool:
+    """Whether Windows path ``path`` is inside folder ``root`` (letter case ignored)."""
+    key, root_key = path_key(path), path_key(root)
+    prefix = root_key if root_key.endswith("\\") else root_key + "\\"
+    return key.startswith(prefix)
+
+
+def format_file_version(ms: int, ls: int) -> str:
+    """``"a.b.c.d"`` from ``VS_FIXEDFILEINFO.dwFileVersionMS`` / ``dwFileVersionLS``."""
+    parts = ((ms >> 16) & 0xFFFF, ms & 0xFFFF, (ls >> 16) & 0xFFFF, ls & 0xFFFF)
+    return ".".join(str(part) for part in parts)
+
+
+def registry_lookups(registry_key: str) -> list[tuple[str, str, int]]:
+    """Where to look for a program's uninstall entry, in order: ``(hive, subkey, access)``.
+
+    HKLM is read through both registry views, 64-bit first, because a 32-bit installer
+    on 64-bit Windows writes to the 32-bit view (``WOW6432Node``); then HKCU, where
+    per-user installers register. Returns nothing for an empty or odd key.
+    """
+    key = registry_key.strip().strip("\\")
+    if not key or any(part in ("", ".", "..") for part in key.split("\\")):
+        return []
+    subkey = f"{UNINSTALL_KEY}\\{key}"
+    return [
+        ("HKEY_LOCAL_MACHINE", subkey, KEY_READ | KEY_WOW64_64KEY),
+        ("HKEY_LOCAL_MACHINE", subkey, KEY_READ | KEY_WOW64_32KEY),
+        ("HKEY_CURRENT_USER", subkey, KEY_READ),
+    ]
+
+
+def registry_text(value: object) -> str | None:
+    """The text of a ``DisplayVersion`` value (REG_SZ, or a REG_DWORD some installers
+    write), ``None`` when it is empty or of another kind."""
+    if isinstance(value, str):
+        return value.strip().rstrip("\x00").strip() or None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def is_sharing_violation(exc: OSError) -> bool:
+    """Whether a failed rename may work a moment later: the file is in use or access
+    was refused (what a scanning antivirus causes)."""
+    winerror = getattr(exc, "winerror", None)
+    if winerror is not None:
+        return winerror in _TRANSIENT_WINERRORS
+    return isinstance(exc, PermissionError)
+
+
+def extended_path(path: str) -> str:
+    r"""An absolute Windows path in the ``\\?\`` form, which has no 260-character limit."""
+    text = path.replace("/", "\\")
+    if text.startswith("\\\\?\\"):
+        return text
+    text = ntpath.normpath(text)
+    if text.startswith("\\\\"):
+        return "\\\\?\\UNC\\" + text[2:]
+    return "\\\\?\\" + text
+
+
+def creation_flags() -> int:
+    """``Popen`` creation flags for a child command: its own process group (so that
+    Ctrl+C in the updater's console does not reach it and it can be stopped as a
+    whole) and no console window flashing up from the tray application."""
+    return CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW
+
+
+def windows_by_pid(pairs: Iterable[tuple[int, int]], pids: Iterable[int]) -> dict[int, list[int]]:
+    """Group ``(window handle, process id)`` pairs by process, keeping only ``pids``."""
+    wanted = set(pids)
+    found: dict[int, list[int]] = {pid: [] for pid in wanted}
+    for hwnd, pid in pairs:
+        if pid in wanted:
+            found[pid].append(hwnd)
+    return found
+
+
+# ---------------------------------------------------------------------- Win32 layer
+
+
+def _top_level_windows() -> list[tuple[int, int]]:
+    """Every top-level window of this desktop, as ``(handle, process id)``."""
+    if sys.platform != "win32":
+        raise NotImplementedError("EnumWindows exists only on Windows")
+    import ctypes
+    from ctypes import wintypes
+
+    user32 = ctypes.WinDLL("user32", use_last_error=True)
+    enum_proc_type = ctypes.WINFUNCTYPE(wintypes.BOOL, wintypes.HWND, wintypes.LPARAM)
+    user32.EnumWindows.argtypes = [enum_proc_type, wintypes.LPARAM]
+    user32.EnumWindows.restype = wintypes.BOOL
+    user32.GetWindowThreadProcessId.argtypes = [wintypes.HWND, ctypes.POINTER(wintypes.DWORD)]
+    user32.GetWindowThreadProcessId.restype = wintypes.DWORD
+
+    pairs: list[tuple[int, int]] = []
+
+    def collect(hwnd: int, _lparam: int) -> bool:
+        pid = wintypes.DWORD()
+        if user32.GetWindowThreadProcessId(hwnd, ctypes.byref(pid)):
+            pairs.append((int(hwnd or 0), int(pid.value)))
+        return True  # keep enumerating
+
+    user32.EnumWindows(enum_proc_type(collect), 0)
+    return pairs
+
+
+def _post_close(hwnds: Iterable[int]) -> int:
+    """Post ``WM_CLOSE`` to each window; returns how many accepted the message."""
+    if sys.platform != "win32":
+        raise NotImplementedError("PostMessageW exists only on Windows")
+    import ctypes
+    from ctypes import wintypes
+
+    user32 = ctypes.WinDLL("user32", use_last_error=True)
+    user32.PostMessageW.argtypes = [wintypes.HWND, wintypes.UINT, wintypes.WPARAM, wintypes.LPARAM]
+    user32.PostMessageW.restype = wintypes.BOOL
+    return sum(1 for hwnd in hwnds if user32.PostMessageW(hwnd, WM_CLOSE, 0, 0))
+
+
+def _open_exclusively(path: str, directory: bool) -> int:
+    """Try to open ``path`` with share mode 0; returns 0 on success, else the Win32
+    error (``ERROR_SHARING_VIOLATION`` when another program has it open)."""
+    if sys.platform != "win32":
+        raise NotImplementedError("CreateFileW exists only on Windows")
+    import ctypes
+    from ctypes import wintypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    kernel32.CreateFileW.argtypes = [
+        wintypes.LPCWSTR,
+        wintypes.DWORD,
+        wintypes.DWORD,
+        wintypes.LPVOID,
+        wintypes.DWORD,
+        wintypes.DWORD,
+        wintypes.HANDLE,
+    ]
+    kernel32.CreateFileW.restype = wintypes.HANDLE
+    kernel32.CloseHandle.argtypes = [wintypes.HANDLE]
+    kernel32.CloseHandle.restype = wintypes.BOOL
+    invalid = wintypes.HANDLE(-1).value
+
+    # Folders cannot be opened for writing; reading them is enough to collide with a
+    # program that has the folder as its current directory.
+    access = GENERIC_READ if directory else GENERIC_READ | GENERIC_WRITE
+    flags = FILE_FLAG_BACKUP_SEMANTICS if directory else FILE_ATTRIBUTE_NORMAL
+    handle = kernel32.CreateFileW(extended_path(path), access, 0, None, OPEN_EXISTING, flags, None)
+    if handle is None or handle == invalid:
+        return ctypes.get_last_error() or ERROR_ACCESS_DENIED
+    kernel32.CloseHandle(handle)
+    return 0
+
+
+def _read_registry(lookups: Sequence[tuple[str, str, int]]) -> str | None:
+    """``DisplayVersion`` from the first of ``lookups`` that has one."""
+    if sys.platform != "win32":
+        raise NotImplementedError("winreg exists only on Windows")
+    import winreg
+
+    hives = {
+        "HKEY_LOCAL_MACHINE": winreg.HKEY_LOCAL_MACHINE,
+        "HKEY_CURRENT_USER": winreg.HKEY_CURRENT_USER,
+    }
+    for hive, subkey, access in lookups:
+        try:
+            with winreg.OpenKey(hives[hive], subkey, 0, access) as key:
+                value, _kind = winreg.QueryValueEx(key, "DisplayVersion")
+        except OSError:  # FileNotFoundError when the key or the value does not exist
+            continue
+        text = registry_text(value)
+        if text:
+            return text
+    return None
+
+
+def _file_version_dwords(exe: str) -> tuple[int, int] | None:
+    """``(dwFileVersionMS, dwFileVersionLS)`` of ``exe``'s version resource."""
+    if sys.platform != "win32":
+        raise NotImplementedError("version.dll exists only on Windows")
+    import ctypes
+    from ctypes import wintypes
+
+    class VsFixedFileInfo(ctypes.Structure):
+        _fields_ = [
+            ("dwSignature", wintypes.DWORD),
+            ("dwStrucVersion", wintypes.DWORD),
+            ("dwFileVersionMS", wintypes.DWORD),
+            ("dwFileVersionLS", wintypes.DWORD),
+            ("dwProductVersionMS", wintypes.DWORD),
+            ("dwProductVersionLS", wintypes.DWORD),
+            ("dwFileFlagsMask", wintypes.DWORD),
+            ("dwFileFlags", wintypes.DWORD),
+            ("dwFileOS", wintypes.DWORD),
+            ("dwFileType", wintypes.DWORD),
+            ("dwFileSubtype", wintypes.DWORD),
+            ("dwFileDateMS", wintypes.DWORD),
+            ("dwFileDateLS", wintypes.DWORD),
+        ]
+
+    version = ctypes.WinDLL("version", use_last_error=True)
+    version.GetFileVersionInfoSizeW.argtypes = [wintypes.LPCWSTR, wintypes.LPDWORD]
+    version.GetFileVersionInfoSizeW.restype = wintypes.DWORD
+    version.GetFileVersionInfoW.argtypes = [
+        wintypes.LPCWSTR,
+        wintypes.DWORD,
+        wintypes.DWORD,
+        wintypes.LPVOID,
+    ]
+    version.GetFileVersionInfoW.restype = wintypes.BOOL
+    version.VerQueryValueW.argtypes = [
+        wintypes.LPCVOID,
+        wintypes.LPCWSTR,
+        ctypes.POINTER(wintypes.LPVOID),
+        ctypes.POINTER(wintypes.UINT),
+    ]
+    version.VerQueryValueW.restype = wintypes.BOOL
+
+    handle = wintypes.DWORD()
+    size = version.GetFileVersionInfoSizeW(exe, ctypes.byref(handle))
+    if not size:
+        return None
+    buffer = ctypes.create_string_buffer(size)
+    if not version.GetFileVersionInfoW(exe, 0, size, buffer):
+        return None
+    pointer = wintypes.LPVOID()
+    length = wintypes.UINT()
+    if not version.VerQueryValueW(buffer, "\\", ctypes.byref(pointer), ctypes.byref(length)):
+        return None
+    if not pointer.value or length.value < ctypes.sizeof(VsFixedFileInfo):
+        return None
+    info = VsFixedFileInfo.from_address(pointer.value)
+    if info.dwSignature != VS_FFI_SIGNATURE:
+        return None
+    return int(info.dwFileVersionMS), int(info.dwFileVersionLS)
+
+
+# ---------------------------------------------------------------------- the platform
+
+
+class WindowsPlatform(PsutilPlatform):
+    """Windows: WM_CLOSE to ask, TerminateProcess to force, retries for files in use."""
+
+    name: ClassVar[str] = "windows"
+    sep: ClassVar[str] = "\\"
+
+    def path_key(self, path: str) -> str:
+        return path_key(path)
+
+    def _ask_to_close(self, procs: Sequence[psutil.Process]) -> None:
+        """Post WM_CLOSE to every top-level window of ``procs``.
+
+        psutil's ``terminate()`` would be ``TerminateProcess``, which kills: it is not
+        used here. A process without windows gets nothing and is left for ``force``.
+        """
+        by_pid = windows_by_pid(_top_level_windows(), (proc.pid for proc in procs))
+        _post_close(hwnd for hwnds in by_pid.values() for hwnd in hwnds)
+
+    def _is_retryable(self, exc: OSError) -> bool:
+        return is_sharing_violation(exc)
+
+    def read_registry_version(self, registry_key: str) -> str | None:
+        lookups = registry_lookups(registry_key)
+        return _read_registry(lookups) if lookups else None
+
+    def read_file_version(self, exe: Path) -> str | None:
+        if not exe.is_file():
+            return None
+        dwords = _file_version_dwords(str(exe))
+        return format_file_version(*dwords) if dwords else None
+
+    def find_locked_file(self, root: Path) -> Path | None:
+        """The first file or folder under ``root`` (``root`` included) that cannot be
+        opened with share mode 0 because another program has it open.
+
+        Files are opened for reading and writing, which also collides with a running
+        executable's image; folders for reading, which collides with a program (or a
+        console) whose current directory it is. Other failures (access denied by
+        permissions, read-only files) do not count as "in use".
+        """
+        busy = {ERROR_SHARING_VIOLATION, ERROR_LOCK_VIOLATION}
+        if not root.exists():
+            return None
+        if root.is_file():
+            return root if _open_exclusively(str(root), directory=False) in busy else None
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            for filename in sorted(filenames):
+                candidate = os.path.join(dirpath, filename)  # noqa: PTH118 - os.walk strings
+                if _open_exclusively(candidate, directory=False) in busy:
+                    return Path(candidate)
+            if _open_exclusively(dirpath, directory=True) in busy:
+                return Path(dirpath)
+        return None
+
+    def fsync_dir(self, path: Path) -> None:
+        """Nothing to do: NTFS journals metadata (renames, new entries), and Windows has
+        no way to flush a folder."""
+        return None
+
+    def popen_kwargs(self) -> dict[str, Any]:
+        return {"creationflags": creation_flags()}
