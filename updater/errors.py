@@ -197,3 +197,29 @@ class BusyError(UpdaterError):
     """Another update is in progress: the state directory is locked by someone else."""
 
     code = "busy"
+
+
+class PreflightError(InstallError):
+    """A check before the update failed (disk space, write access, compatibility);
+    nothing was changed."""
+
+    code = "install.preflight"
+
+
+class CancelledError(UpdaterError):
+    """The person cancelled before the update reached the point of no return."""
+
+    code = "cancelled"
+
+
+class RolledBackError(InstallError):
+    """The update failed and the previous version was restored: everything is as it was."""
+
+    code = "install.rolled_back"
+
+
+class RollbackFailedError(InstallError):
+    """The update failed and the previous version could not be restored: a technician
+    is needed. The journal stays, so the next run tries to recover again."""
+
+    code = "install.rollback_failed"

@@ -66,6 +66,7 @@ class Entry(StrEnum):
     OLD_OUT = "old_out"  # about to move the old program away
     NEW_IN = "new_in"  # about to move the new program into place
     SWAPPED = "swapped"
+    DATA_APPLIED = "data_applied"  # a restore put one data path back from its snapshot
     HEALTHY = "healthy"  # the service's checks passed: recovery may finish the commit
     COMMITTED = "committed"  # end
     ROLLBACK = "rollback"  # a rollback starts (or restarts, after a crash)
@@ -499,6 +500,38 @@ class UpdateTransaction:
         self.journal.write(Entry.STAGED)
         self._done.append(Entry.STAGED)
 
+    def stage_snapshot(self, source: SnapshotInfo) -> None:
+        """Stage the program of a kept snapshot (a restore) and prove it is exactly it.
+
+        Raises:
+            StorageError: the copy failed or the snapshot no longer matches its own list
+                (the staging folder is removed).
+        """
+        self._expect(Entry.BEGIN)
+        product = self.plan.product
+        self._observer.step(product, Step.STAGE)
+        record = SnapshotRecord.load(source.path)
+        expected = record.program_list()
+        if expected is None:
+            raise StorageError(_("The snapshot {id} holds no program.").format(id=source.id))
+        meter = self._meter(Step.STAGE, expected.installed_size)
+        try:
+            copy_verified(source.path / "program", self.plan.staging_dir, meter.add)
+            verify_tree(self.plan.staging_dir, expected)
+        except ArchiveError as exc:
+            _remove(self.plan.staging_dir)
+            raise StorageError(
+                _("The saved copy {id} is damaged: {problem}").format(
+                    id=source.id, problem=exc.message
+                )
+            ) from exc
+        except OSError as exc:
+            _remove(self.plan.staging_dir)
+            raise _io_error(exc, _("preparing the saved version")) from exc
+        self._platform.fsync_dir(self.plan.install_dir.parent)
+        self.journal.write(Entry.STAGED, source=str(source.path))
+        self._done.append(Entry.STAGED)
+
     # -- 2. snapshot ---------------------------------------------------------------------
 
     def snapshot(self) -> None:
@@ -577,6 +610,19 @@ class UpdateTransaction:
         self.journal.write(Entry.SWAPPED)
         self._done.append(Entry.SWAPPED)
 
+    def apply_snapshot_data(self, source: SnapshotInfo) -> None:
+        """After the swap of a restore: put the data paths back as ``source`` saved them
+        (what they hold now is in this transaction's own snapshot)."""
+        self._expect(Entry.SWAPPED)
+        record = SnapshotRecord.load(source.path)
+        saved = {item["path"]: item for item in record.data}
+        for index, path in enumerate(self.plan.data_paths):
+            item = saved.get(str(path))
+            if item is None:  # not a data path when that snapshot was taken: leave it
+                continue
+            restore_data_path(source.path, self.plan.txid, item, self._platform)
+            self.journal.write(Entry.DATA_APPLIED, index=index)
+
     # -- 4. commit or roll back ----------------------------------------------------------
 
     def mark_healthy(self) -> None:
@@ -634,6 +680,20 @@ class _Meter:
             self._report(self.done)
 
         return callback
+
+
+def changed_data_paths(source: SnapshotInfo) -> list[Path]:
+    """Data paths whose content now differs from what the snapshot saved."""
+    record = SnapshotRecord.load(source.path)
+    changed: list[Path] = []
+    for item in record.data:
+        path = Path(item["path"])
+        now = describe_path(path)
+        saved = item.get("list")
+        now_doc = None if now is None else json.loads(now.to_json())
+        if now_doc != saved:
+            changed.append(path)
+    return changed
 
 
 def describe_size(path: Path) -> int:
@@ -698,7 +758,7 @@ def _undo(
     for index, item in enumerate(record.data):
         if index in restored:
             continue
-        restore_data_path(plan, index, item, platform)
+        restore_data_path(plan.snapshot_dir, plan.txid, item, platform)
         journal.write(Entry.DATA_RESTORED, index=index)
     _remove(plan.staging_dir)
     _remove(plan.trash_dir)
@@ -708,14 +768,17 @@ def _undo(
     return Entry.ROLLED_BACK
 
 
-def restore_data_path(plan: Plan, index: int, item: dict[str, Any], platform: Platform) -> None:
-    """Make one data path exactly its snapshot copy again (or absent, if it was)."""
+def restore_data_path(
+    source: Path, txid: str, item: dict[str, Any], platform: Platform
+) -> None:
+    """Make one data path exactly its copy in the snapshot ``source`` again (or absent,
+    if it was absent then), through a verified copy and two renames."""
     target = Path(item["path"])
-    incoming = target.with_name(f".{target.name}.innova-restore-{plan.txid}")
-    replaced = target.with_name(f".{target.name}.innova-replaced-{plan.txid}")
+    incoming = target.with_name(f".{target.name}.innova-restore-{txid}")
+    replaced = target.with_name(f".{target.name}.innova-replaced-{txid}")
     _remove(incoming)  # a partial copy from an interrupted attempt
     if item["kind"] != "missing":
-        copy_verified(plan.snapshot_dir / item["stored"], incoming, lambda _n: None)
+        copy_verified(source / item["stored"], incoming, lambda _n: None)
     if target.exists():
         _remove(replaced)
         _rename(target, replaced, platform)

@@ -1,0 +1,267 @@
+"""The service facade end to end: a feed built by the publisher, served over HTTP on
+127.0.0.1, a machine configuration file, real program folders, real health checks."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.apps import install_app
+from tests.enginekit import make_data, tree
+from tests.feedkit import Feed
+from tests.feedserver import FeedServer, feed_server
+from updater.config import load_config
+from updater.errors import (
+    AppRunningError,
+    BusyError,
+    InstallError,
+    PreflightError,
+    RolledBackError,
+)
+from updater.history import Operation, Outcome
+from updater.observer import NullObserver, Step
+from updater.publish.keys import KeyRing, generate_key
+from updater.publish.repository import FeedRepository, ReleaseSpec
+from updater.service import UpdaterService
+from updater.transaction import pending_journals
+
+PROGRAM = """\
+import sys
+from pathlib import Path
+here = Path(__file__).parent
+if "--self-test" in sys.argv:
+    sys.exit({exit_code})
+if "--serve" in sys.argv:
+    import time
+    time.sleep(60)
+"""
+
+
+def make_tpv(folder: Path, version: str, *, self_test_exit: int = 0) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "VERSION").write_text(version + "\n")
+    (folder / "tpv.py").write_text(PROGRAM.format(exit_code=self_test_exit))
+    (folder / "lib").mkdir()
+    for n in range(20):
+        (folder / "lib" / f"part{n}.bin").write_bytes(f"{version}-{n}".encode() * 500)
+    return folder
+
+
+@dataclass
+class Shop:
+    feed: Feed
+    server: FeedServer
+    service: UpdaterService
+    install_dir: Path
+    data_dir: Path
+    config_path: Path
+
+    def publish(self, version: str, *, self_test_exit: int = 0, **extra: object) -> None:
+        build = make_tpv(
+            self.feed.base / "builds" / version, version, self_test_exit=self_test_exit
+        )
+        spec = ReleaseSpec(
+            product="tpv", version=version, channel="stable", notes_es="es", notes_en="en",
+            build_dir=build, product_name="InnovaCommerce TPV",
+        )  # fmt: skip
+        for key, value in extra.items():
+            object.__setattr__(spec, key, value)
+        self.feed.repo.add_release(spec)
+        self.feed.repo.publish(self.feed.keyring)
+
+
+def write_config(path: Path, *, url: str, root: Path, install: Path, data: Path, state: Path,
+                 extra: str = "", prestashop: str = "8.1.2") -> Path:  # fmt: skip
+    path.write_text(
+        f"""
+state_dir = '{state}'
+[feed]
+url = '{url}'
+root = '{root}'
+[products.tpv]
+name = "InnovaCommerce TPV"
+install_dir = '{install}'
+executable = "tpv.py"
+data_paths = ['{data}']
+prestashop_version = "{prestashop}"
+health_check = ['{sys.executable}', '{{install_dir}}/tpv.py', '--self-test']
+health_timeout = 20
+{extra}
+"""
+    )
+    return path
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Iterator[Shop]:
+    keys = tmp_path / "keys"
+    roles = ("root", "targets", "snapshot", "timestamp")
+    role_keys = {r: [generate_key(keys, r).public_key] for r in roles}
+    repo = FeedRepository.create(
+        tmp_path / "work", role_keys=role_keys, thresholds={}, keyring=KeyRing([keys])
+    )
+    feed = Feed(base=tmp_path, repo=repo, keys_dir=keys)
+    install = make_tpv(tmp_path / "shop" / "Program Files" / "TPV", "1.0.0")
+    data = make_data(tmp_path / "shop" / "ProgramData" / "TPV", "1.0.0")
+    root = tmp_path / "shop" / "root.json"
+    shutil.copy(repo.metadata_dir / "1.root.json", root)
+    for server in feed_server(repo.feed_dir):
+        config = write_config(
+            tmp_path / "shop" / "config.toml", url=server.url, root=root, install=install,
+            data=data, state=tmp_path / "shop" / "state",
+        )  # fmt: skip
+        service = UpdaterService(load_config(config), NullObserver())
+        shop = Shop(feed, server, service, install, data, config)
+        shop.publish("1.0.0")
+        yield shop
+
+
+def test_check_offers_the_newest_compatible_release(shop: Shop) -> None:
+    shop.publish("1.0.1")
+    shop.publish("1.1.0", prestashop=">=9")
+    result = shop.service.check()
+    [choice] = result.choices
+    assert str(choice.installed) == "1.0.0"
+    assert choice.offer is not None and str(choice.offer.version) == "1.0.1"
+    assert choice.offer.kind.value == "bugfix"
+    [refused] = choice.not_offered
+    assert str(refused.release.version) == "1.1.0"
+    assert "needs PrestaShop >=9 and this shop has 8.1.2" in refused.reason
+    [entry] = shop.service.history()
+    assert entry.operation == Operation.CHECK and entry.outcome == Outcome.SUCCESS
+
+
+def test_update_installs_the_new_version_and_keeps_a_snapshot(shop: Shop) -> None:
+    old = tree(shop.install_dir)
+    shop.publish("1.0.1")
+    result = shop.service.update("tpv")
+    assert result.outcome == "updated" and str(result.to_version) == "1.0.1"
+    assert (shop.install_dir / "VERSION").read_text() == "1.0.1\n"
+    [snapshot] = shop.service.snapshots("tpv")
+    assert snapshot.version == "1.0.0"
+    assert tree(snapshot.path / "program") == old
+    assert not list(shop.service.state.downloads.iterdir())
+    update = shop.service.history()[0]
+    assert (update.operation, update.outcome) == (Operation.UPDATE, Outcome.SUCCESS)
+    assert (update.from_version, update.to_version) == ("1.0.0", "1.0.1")
+
+
+def test_failed_health_check_rolls_back_automatically(shop: Shop) -> None:
+    old_program, old_data = tree(shop.install_dir), tree(shop.data_dir)
+    shop.publish("2.0.0", self_test_exit=3)
+    with pytest.raises(RolledBackError) as caught:
+        shop.service.update("tpv")
+    assert "Your previous version has been restored" in caught.value.message
+    assert "self-check" in (caught.value.hint or "")
+    assert tree(shop.install_dir) == old_program
+    assert tree(shop.data_dir) == old_data
+    assert pending_journals(shop.service.state.journal_dir) == []
+    entry = shop.service.history()[0]
+    assert entry.outcome == Outcome.ROLLED_BACK and entry.error_code == "install.health"
+    # and it can be tried again another day: the same release is still offered
+    assert shop.service.check().choices[0].offer is not None
+
+
+def test_restore_previous_version_and_undo_the_restore(shop: Shop) -> None:
+    old_program = tree(shop.install_dir)
+    shop.publish("1.1.0")
+    shop.service.update("tpv")
+    new_program = tree(shop.install_dir)
+    (shop.data_dir / "shop.db").write_bytes(b"sales made with 1.1.0")
+    result = shop.service.restore("tpv")
+    assert str(result.to_version) == "1.0.0" and str(result.from_version) == "1.1.0"
+    assert tree(shop.install_dir) == old_program
+    assert result.changed_data == (shop.data_dir,)
+    assert result.undo is not None and result.undo.version == "1.1.0"
+    # nothing is lost: the newer data is in the undo snapshot, and the restore undoes
+    shop.service.restore("tpv", snapshot=result.undo.id)
+    assert tree(shop.install_dir) == new_program
+    assert (shop.data_dir / "shop.db").read_bytes() == b"sales made with 1.1.0"
+    operations = [e.operation for e in shop.service.history()[:3]]
+    assert operations == [Operation.RESTORE, Operation.RESTORE, Operation.UPDATE]
+
+
+@pytest.fixture
+def running_app(shop: Shop) -> Iterator[subprocess.Popen[str]]:
+    """The TPV running from its install folder, as a till does all day."""
+    launcher = install_app(shop.install_dir, "tpv-app")
+    app = subprocess.Popen(
+        launcher.argv("normal"), stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
+    )
+    assert app.stdout is not None and app.stdout.readline().strip() == "ready"
+    yield app
+    app.kill()
+    app.wait()
+
+
+def test_running_app_is_not_updated(shop: Shop, running_app: subprocess.Popen[str]) -> None:
+    shop.publish("1.0.1")
+    before = tree(shop.install_dir)
+    with pytest.raises(AppRunningError, match="running") as caught:
+        shop.service.update("tpv")
+    assert caught.value.processes == (running_app.pid,)
+    assert tree(shop.install_dir) == before
+
+
+def test_running_app_is_closed_when_asked(shop: Shop, running_app: subprocess.Popen[str]) -> None:
+    shop.publish("1.0.1")
+    shop.service.update("tpv", if_running="close", wait_seconds=5)
+    assert running_app.wait(timeout=10) is not None
+    assert (shop.install_dir / "VERSION").read_text() == "1.0.1\n"
+
+
+def test_failing_pre_snapshot_hook_changes_nothing(shop: Shop, tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "hook.toml", url=shop.server.url, root=shop.service.config.feed.root,
+        install=shop.install_dir, data=shop.data_dir, state=shop.service.state.root,
+        extra=f"[products.tpv.hooks]\npre_snapshot = ['{sys.executable}', '-c', 'exit(4)']\n",
+    )  # fmt: skip
+    service = UpdaterService(load_config(config))
+    shop.publish("1.0.1")
+    before = tree(shop.install_dir)
+    with pytest.raises(InstallError, match="pre_snapshot"):
+        service.update("tpv")
+    assert tree(shop.install_dir) == before
+    assert service.snapshots("tpv") == []
+    assert service.history()[0].outcome == Outcome.FAILED
+
+
+def test_dry_run_and_nothing_to_do(shop: Shop) -> None:
+    assert shop.service.update("tpv").outcome == "nothing_to_do"
+    shop.publish("1.0.1")
+    before = tree(shop.install_dir)
+    result = shop.service.update("tpv", dry_run=True)
+    assert result.outcome == "dry_run" and str(result.to_version) == "1.0.1"
+    assert tree(shop.install_dir) == before
+
+
+def test_incompatible_target_version_is_a_preflight_error(shop: Shop) -> None:
+    shop.publish("2.0.0", prestashop="<1.7")
+    with pytest.raises(PreflightError, match=r"needs PrestaShop <1\.7"):
+        shop.service.update("tpv", to_version="2.0.0")
+
+
+def test_second_updater_gets_busy(shop: Shop) -> None:
+    with shop.service.state.lock(), pytest.raises(BusyError):
+        shop.service.update("tpv")
+
+
+def test_observer_sees_the_pipeline(shop: Shop) -> None:
+    steps: list[Step] = []
+
+    class Steps(NullObserver):
+        def step(self, product: str, step: Step) -> None:
+            steps.append(step)
+
+    shop.publish("1.0.1")
+    UpdaterService(shop.service.config, Steps()).update("tpv")
+    assert steps == [
+        Step.PREFLIGHT, Step.DOWNLOAD, Step.STAGE, Step.SNAPSHOT, Step.SWAP,
+        Step.HEALTH_CHECK, Step.COMMIT,
+    ]  # fmt: skip

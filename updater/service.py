@@ -1,0 +1,683 @@
+"""The facade the CLI and the tray call: check, update, restore, snapshots, history.
+
+Each operation takes the state directory's lock, runs recovery first, does its work
+through the pipeline modules (trust, choose, transaction, health) and records itself
+in the history. It reports through the observer and returns result objects; failures
+are errors of :mod:`updater.errors`. It never prints, prompts or exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import requests
+from packaging.version import InvalidVersion, Version
+
+from updater import __version__
+from updater.choose import Choice, Only, choose
+from updater.config import MachineConfig, ProductConfig
+from updater.errors import (
+    AppRunningError,
+    CancelledError,
+    ConfigError,
+    InstallError,
+    ManifestError,
+    PreflightError,
+    RollbackFailedError,
+    RolledBackError,
+    UpdaterError,
+)
+from updater.fetch import FeedFetcher, NetworkLimits, make_session
+from updater.filelist import FileList
+from updater.health import check_health, read_installed_version, run_command
+from updater.history import History, HistoryEntry, Operation, Outcome
+from updater.i18n import _
+from updater.manifest import Manifest, Release
+from updater.observer import NullObserver, Observer, Step
+from updater.platform import current as current_platform
+from updater.platform.base import Platform
+from updater.state import StateDir
+from updater.transaction import (
+    Entry,
+    Recovered,
+    SnapshotInfo,
+    UpdateTransaction,
+    changed_data_paths,
+    describe_size,
+    list_snapshots,
+    prune_snapshots,
+    recover,
+    same_volume,
+)
+from updater.trust import TrustedFeed
+
+IfRunning = Literal["fail", "wait", "close"]
+_SPACE_MARGIN = 50 * 1024 * 1024
+_VERSION_IN_TEXT = re.compile(r"\d+(?:\.\d+)+")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What a check found, product by product."""
+
+    channel: str
+    choices: tuple[Choice, ...]
+    checked_at: datetime
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    """The outcome of an update that did not fail."""
+
+    product: str
+    outcome: Literal["updated", "nothing_to_do", "dry_run"]
+    from_version: Version | None
+    to_version: Version | None
+    choice: Choice | None = None
+    reboot_required: bool = False
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    """The outcome of a manual restore."""
+
+    product: str
+    from_version: Version | None
+    to_version: Version | None
+    restored: SnapshotInfo
+    #: Data paths that had changed since the restored snapshot; what they held before
+    #: the restore is kept in the snapshot ``undo`` (restore it to undo this restore).
+    changed_data: tuple[Path, ...] = field(default_factory=tuple)
+    undo: SnapshotInfo | None = None
+
+
+class UpdaterService:
+    """One machine's updater. Create one per process (it holds the HTTP session)."""
+
+    def __init__(
+        self,
+        config: MachineConfig,
+        observer: Observer | None = None,
+        *,
+        platform: Platform = current_platform,
+        limits: NetworkLimits | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.config = config
+        self.observer: Observer = observer or NullObserver()
+        self.platform = platform
+        self.limits = limits or NetworkLimits()
+        self.state = StateDir(config.state_dir)
+        self._session = session
+        self.updater_version = _own_version()
+
+    # ------------------------------------------------------------------ plumbing
+
+    @property
+    def session(self) -> requests.Session:
+        if self._session is None:
+            ca = str(self.config.feed.ca_bundle) if self.config.feed.ca_bundle else None
+            self._session = make_session(ca_bundle=ca, user_agent=self.limits.user_agent)
+        return self._session
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[History]:
+        self.state.ensure()
+        with self.state.lock(), History(self.state.history_db) as history:
+            self._recover(history)
+            yield history
+
+    def _recover(self, history: History) -> list[Recovered]:
+        history.mark_interrupted()
+        results = recover(self.state.journal_dir, self.observer, self.platform)
+        for result in results:
+            outcome = {
+                Entry.COMMITTED: Outcome.SUCCESS,
+                Entry.ROLLED_BACK: Outcome.ROLLED_BACK,
+                Entry.ABORTED: Outcome.CANCELLED,
+            }[result.outcome]
+            history.record(
+                Operation.RECOVERY,
+                outcome,
+                product=result.product,
+                from_version=result.from_version,
+                to_version=result.to_version,
+                message=_("An interrupted update was finished or undone."),
+            )
+        return results
+
+    def recover(self) -> list[Recovered]:
+        """Finish or undo any update a crash or power cut interrupted.
+
+        Raises:
+            BusyError: another update is in progress.
+            UpdaterError: recovery failed (a technician is needed).
+        """
+        self.state.ensure()
+        with self.state.lock(), History(self.state.history_db) as history:
+            return self._recover(history)
+
+    def _feed(self) -> TrustedFeed:
+        return TrustedFeed(
+            base_url=self.config.feed.url,
+            cache_dir=self.state.feed_cache,
+            trusted_root=self._root_bytes(),
+            fetcher=FeedFetcher(self.session, self.limits),
+        )
+
+    def _root_bytes(self) -> bytes:
+        try:
+            return self.config.feed.root.read_bytes()
+        except OSError as exc:
+            raise ConfigError(
+                _("Cannot read the root of trust {path}: {error}").format(
+                    path=self.config.feed.root, error=exc.strerror or exc
+                )
+            ) from exc
+
+    def installed_version(self, product: ProductConfig) -> Version | None:
+        """The version installed now (None when the product is not installed)."""
+        return read_installed_version(
+            product.install_dir, product.version, product.executable, self.platform
+        )
+
+    def prestashop_version(self, product: ProductConfig) -> Version | None:
+        """The shop's PrestaShop version, from the configuration (None when unknown)."""
+        source = product.prestashop
+        if source is None:
+            return None
+        if source.version is not None:
+            return Version(source.version)
+        if source.command is None:
+            return None
+        result = run_command(product.expand(source.command), timeout=source.timeout)
+        found = _VERSION_IN_TEXT.search(result.output or "") if result.ok else None
+        try:
+            return Version(found.group(0)) if found else None
+        except InvalidVersion:
+            return None
+
+    # ---------------------------------------------------------------------- check
+
+    def _choose(
+        self,
+        manifest: Manifest,
+        product: ProductConfig,
+        *,
+        only: Only = "all",
+        to_version: Version | None = None,
+        ignore_rollout: bool = False,
+    ) -> Choice:
+        found = manifest.product(product.id)
+        installed = self.installed_version(product)
+        if found is None:
+            return Choice(product.id, installed, None)
+        return choose(
+            found,
+            installed,
+            prestashop=self.prestashop_version(product),
+            updater_version=self.updater_version,
+            machine_id=self.state.machine_id(),
+            only=only,
+            to_version=to_version,
+            ignore_rollout=ignore_rollout,
+        )
+
+    def check(
+        self, products: Sequence[str] | None = None, *, ignore_rollout: bool = False
+    ) -> CheckResult:
+        """Fetch and verify the manifest and say what each product may install.
+
+        Raises:
+            TrustError, ManifestError, NetworkError: the feed cannot be used.
+            ConfigError: an unknown product id.
+        """
+        with self._locked() as history:
+            started = datetime.now(UTC)
+            wanted = (
+                [self.config.product(p) for p in products]
+                if products
+                else list(self.config.products.values())
+            )
+            self.observer.step("*", Step.CHECK)
+            try:
+                manifest = self._feed().manifest(self.config.feed.channel)
+                choices = tuple(
+                    self._choose(manifest, p, ignore_rollout=ignore_rollout) for p in wanted
+                )
+            except UpdaterError as exc:
+                history.record(
+                    Operation.CHECK, Outcome.FAILED, error_code=exc.code, message=exc.message,
+                    started_at=started,
+                )  # fmt: skip
+                raise
+            offered = [c for c in choices if c.offer is not None]
+            history.record(
+                Operation.CHECK,
+                Outcome.SUCCESS if offered else Outcome.NOTHING_TO_DO,
+                message=", ".join(f"{c.product} {c.offer.version}" for c in offered if c.offer),
+                started_at=started,
+            )
+            return CheckResult(self.config.feed.channel, choices, started)
+
+    # --------------------------------------------------------------------- update
+
+    def update(
+        self,
+        product_id: str,
+        *,
+        only: Only = "all",
+        to_version: str | None = None,
+        if_running: IfRunning = "fail",
+        wait_seconds: float = 300.0,
+        ignore_rollout: bool = False,
+        dry_run: bool = False,
+    ) -> UpdateResult:
+        """Download and apply the update ``check`` offers (or ``to_version``).
+
+        On a failure before the swap nothing changes and the error is raised as is;
+        after the swap the previous version is restored and :class:`RolledBackError`
+        is raised (its cause is the original failure).
+
+        Raises:
+            PreflightError, AppRunningError, CancelledError: nothing was changed.
+            TrustError, NetworkError, IntegrityError, ArchiveError: nothing was changed.
+            RolledBackError: the update failed; the previous version is back.
+            RollbackFailedError: the previous version could not be restored.
+            BusyError: another update is in progress.
+        """
+        product = self.config.product(product_id)
+        target = _parse_version(to_version) if to_version else None
+        with self._locked() as history:
+            feed = self._feed()
+            manifest = feed.manifest(self.config.feed.channel)
+            choice = self._choose(
+                manifest, product, only=only, to_version=target, ignore_rollout=ignore_rollout
+            )
+            if choice.offer is None:
+                if target is not None:
+                    reasons = [n.reason for n in choice.not_offered] or [
+                        _("there is no such release")
+                    ]
+                    raise PreflightError(
+                        _("{product} {version} cannot be installed: {reason}.").format(
+                            product=product.name, version=target, reason=reasons[0]
+                        )
+                    )
+                return UpdateResult(product.id, "nothing_to_do", choice.installed, None, choice)
+            release = choice.offer
+            self._preflight(product, release, if_running, wait_seconds)
+            if dry_run:
+                return UpdateResult(
+                    product.id, "dry_run", choice.installed, release.version, choice
+                )
+            return self._apply(feed, history, product, choice, release, if_running, wait_seconds)
+
+    def _apply(
+        self,
+        feed: TrustedFeed,
+        history: History,
+        product: ProductConfig,
+        choice: Choice,
+        release: Release,
+        if_running: IfRunning,
+        wait_seconds: float,
+    ) -> UpdateResult:
+        package = release.zip_package
+        assert package is not None  # choose() only offers releases with a zip
+        from_version = str(choice.installed) if choice.installed else None
+        entry = history.start(Operation.UPDATE, product.id, from_version, str(release.version))
+        download = self.state.downloads / f"{product.id}-{release.version}.zip"
+        tx: UpdateTransaction | None = None
+        try:
+            self.observer.step(product.id, Step.DOWNLOAD)
+            feed.download(package, download)
+            file_list = FileList.from_json(
+                feed.read_target(package.file_list.target, what=package.file_list.target)
+            )
+            if (file_list.file_count, file_list.installed_size) != (
+                package.file_count,
+                package.installed_size,
+            ):
+                raise ManifestError(
+                    _("The file list of {product} {version} does not match the manifest.").format(
+                        product=product.name, version=release.version
+                    )
+                )
+            tx = UpdateTransaction.begin(
+                journal_dir=self.state.journal_dir,
+                snapshots_root=self.state.snapshots_dir,
+                product=product.id,
+                install_dir=product.install_dir,
+                from_version=from_version,
+                to_version=str(release.version),
+                data_paths=product.data_paths,
+                observer=self.observer,
+                reason=_("before the update to {version}").format(version=release.version),
+                platform=self.platform,
+            )
+            tx.stage(download, file_list)
+            self._check_cancelled()
+            self._hook(product, "pre_snapshot")
+            tx.snapshot()
+            self._check_cancelled()
+            self._ensure_closed(product, if_running, wait_seconds)
+            tx.swap()
+            self._hook(product, "post_swap")
+            self.observer.step(product.id, Step.HEALTH_CHECK)
+            check_health(
+                product.expand(product.health_check.command)
+                if product.health_check.command
+                else None,
+                timeout=product.health_check.timeout,
+                expected_version=release.version,
+                read_version=lambda: self.installed_version(product),
+                cwd=product.install_dir,
+            )
+            tx.mark_healthy()
+            tx.commit()
+        except BaseException as exc:
+            self._after_failure(history, entry, product, tx, exc)  # raises when rolled back
+            raise  # nothing was changed: the original error is the right one
+        finally:
+            with contextlib.suppress(OSError):
+                download.unlink()
+        prune_snapshots(
+            self.state.snapshots_dir,
+            product.id,
+            keep=self.config.retention.keep,
+            max_bytes=_megabytes(self.config.retention.max_disk_mb),
+        )
+        history.finish(entry, Outcome.SUCCESS)
+        return UpdateResult(product.id, "updated", choice.installed, release.version, choice)
+
+    def _after_failure(
+        self,
+        history: History,
+        entry: int,
+        product: ProductConfig,
+        tx: UpdateTransaction | None,
+        exc: BaseException,
+    ) -> None:
+        """Undo a failed update, record it, and raise what the caller must see."""
+        try:
+            outcome = tx.abort_or_roll_back() if tx is not None else Entry.ABORTED
+        except UpdaterError as undo_error:
+            history.finish(
+                entry, Outcome.ROLLBACK_FAILED, error_code=undo_error.code,
+                message=undo_error.message, details=str(exc),
+            )  # fmt: skip
+            raise RollbackFailedError(
+                _(
+                    "The update of {product} failed and the previous version could not be "
+                    "restored: {error}"
+                ).format(product=product.name, error=undo_error.message),
+                hint=_("Do not use the program; contact InnovaCommerce support."),
+            ) from exc
+        code = exc.code if isinstance(exc, UpdaterError) else type(exc).__name__
+        message = exc.message if isinstance(exc, UpdaterError) else str(exc)
+        details = getattr(exc, "details", None)
+        if outcome == Entry.ROLLED_BACK:
+            hook_note = self._hook_quietly(product, "post_restore")
+            history.finish(
+                entry, Outcome.ROLLED_BACK, error_code=code, message=message,
+                details="\n".join(filter(None, [details, hook_note])) or None,
+            )  # fmt: skip
+            raise RolledBackError(
+                _(
+                    "The update could not be installed. Your previous version has been "
+                    "restored and everything is as it was. You can try again later."
+                ),
+                hint=_("What went wrong: {error}").format(error=message),
+            ) from exc
+        cancelled = isinstance(exc, (CancelledError, KeyboardInterrupt))
+        history.finish(
+            entry, Outcome.CANCELLED if cancelled else Outcome.FAILED,
+            error_code=code, message=message, details=details,
+        )  # fmt: skip
+        if isinstance(exc, KeyboardInterrupt):
+            raise CancelledError(_("The update was cancelled; nothing was changed.")) from exc
+
+    # --------------------------------------------------------------- preflight
+
+    def _preflight(
+        self, product: ProductConfig, release: Release, if_running: IfRunning, wait: float
+    ) -> None:
+        """Every check that can fail before anything changes.
+
+        Raises:
+            PreflightError: no write access, not enough disk space.
+            AppRunningError: the program runs and the policy is ``fail``.
+        """
+        self.observer.step(product.id, Step.PREFLIGHT)
+        package = release.zip_package
+        assert package is not None
+        install_parent = product.install_dir.parent
+        for folder in (install_parent, self.state.root):
+            _check_writable(folder)
+        program_size = describe_size(product.install_dir)
+        data_size = sum(describe_size(p) for p in product.data_paths)
+        other_volume = not same_volume(install_parent, self.state.snapshots_dir)
+        needs = {
+            install_parent: package.installed_size,  # staging
+            self.state.root: package.size
+            + data_size
+            + (program_size if other_volume else 0),  # download + snapshot copies
+        }
+        if same_volume(install_parent, self.state.root):
+            needs = {install_parent: sum(needs.values())}
+        for folder, size in needs.items():
+            free = shutil.disk_usage(folder).free
+            if free < size + _SPACE_MARGIN:
+                raise PreflightError(
+                    _(
+                        "Not enough disk space in {folder}: the update needs {needed} MB "
+                        "and {free} MB are free."
+                    ).format(
+                        folder=folder,
+                        needed=(size + _SPACE_MARGIN) // 2**20,
+                        free=free // 2**20,
+                    ),
+                    hint=_("Free some disk space and try again; nothing was changed."),
+                )
+        if if_running == "fail":
+            self._ensure_closed(product, "fail", 0)
+
+    def _ensure_closed(self, product: ProductConfig, if_running: IfRunning, wait: float) -> None:
+        running = self.platform.find_processes(product.install_dir)
+        if not running:
+            return
+        if if_running == "wait":
+            running = self.platform.wait_for_exit(product.install_dir, wait)
+        elif if_running == "close":
+            running = self.platform.close_processes(
+                running, graceful_timeout=min(wait, 30.0), force=True
+            )
+        if running:
+            raise AppRunningError(
+                _("{product} is running; close it to update it.").format(product=product.name),
+                hint=_("Nothing was changed. Close the program and try again."),
+                processes=tuple(p.pid for p in running),
+            )
+
+    def _check_cancelled(self) -> None:
+        if self.observer.cancelled():
+            raise CancelledError(_("The update was cancelled; nothing was changed."))
+
+    def _hook(self, product: ProductConfig, name: str) -> None:
+        argv = getattr(product.hooks, name)
+        if argv is None:
+            return
+        result = run_command(
+            product.expand(argv), timeout=product.hooks.timeout, cwd=product.install_dir.parent
+        )
+        if not result.ok:
+            raise InstallError(
+                _("The {hook} command of {product} failed.").format(
+                    hook=name, product=product.name
+                ),
+                hint=result.output[-500:] or None,
+            )
+
+    def _hook_quietly(self, product: ProductConfig, name: str) -> str | None:
+        try:
+            self._hook(product, name)
+        except InstallError as exc:
+            return f"{exc.message} {exc.hint or ''}".strip()
+        return None
+
+    # -------------------------------------------------------------------- restore
+
+    def snapshots(self, product_id: str) -> list[SnapshotInfo]:
+        """The kept snapshots of a product, newest first."""
+        self.config.product(product_id)
+        return list_snapshots(self.state.snapshots_dir, product_id)
+
+    def restore(
+        self,
+        product_id: str,
+        *,
+        snapshot: str | None = None,
+        if_running: IfRunning = "fail",
+        wait_seconds: float = 300.0,
+    ) -> RestoreResult:
+        """Put back a kept snapshot (default: the newest), as one transaction that first
+        snapshots what it replaces, so that the restore itself can be undone.
+
+        ``snapshot`` is a snapshot id or a version.
+
+        Raises:
+            PreflightError: no such snapshot; nothing was changed.
+            AppRunningError: the program runs; nothing was changed.
+            RolledBackError / RollbackFailedError: as for :meth:`update`.
+        """
+        product = self.config.product(product_id)
+        with self._locked() as history:
+            available = list_snapshots(self.state.snapshots_dir, product.id)
+            chosen = _pick_snapshot(available, snapshot)
+            if chosen is None:
+                raise PreflightError(
+                    _("There is no saved version {which} of {product} to restore.").format(
+                        which=snapshot or "", product=product.name
+                    )
+                )
+            self._ensure_closed(product, if_running, wait_seconds)
+            installed = self.installed_version(product)
+            changed = tuple(changed_data_paths(chosen))
+            from_version = str(installed) if installed else None
+            entry = history.start(Operation.RESTORE, product.id, from_version, chosen.version)
+            tx: UpdateTransaction | None = None
+            try:
+                tx = UpdateTransaction.begin(
+                    journal_dir=self.state.journal_dir,
+                    snapshots_root=self.state.snapshots_dir,
+                    product=product.id,
+                    install_dir=product.install_dir,
+                    from_version=from_version,
+                    to_version=chosen.version or "",
+                    data_paths=product.data_paths,
+                    observer=self.observer,
+                    reason=_("before restoring version {version}").format(version=chosen.version),
+                    platform=self.platform,
+                )
+                self.observer.step(product.id, Step.RESTORE)
+                tx.stage_snapshot(chosen)
+                self._hook(product, "pre_snapshot")
+                tx.snapshot()
+                self._ensure_closed(product, if_running, wait_seconds)
+                tx.swap()
+                tx.apply_snapshot_data(chosen)
+                self._hook(product, "post_restore")
+                self.observer.step(product.id, Step.HEALTH_CHECK)
+                expected = _parse_version(chosen.version) if chosen.version else None
+                if expected is not None:
+                    check_health(
+                        product.expand(product.health_check.command)
+                        if product.health_check.command
+                        else None,
+                        timeout=product.health_check.timeout,
+                        expected_version=expected,
+                        read_version=lambda: self.installed_version(product),
+                        cwd=product.install_dir,
+                    )
+                tx.mark_healthy()
+                tx.commit()
+            except BaseException as exc:
+                self._after_failure(history, entry, product, tx, exc)
+                raise
+            history.finish(entry, Outcome.SUCCESS)
+            undo = next(
+                (s for s in list_snapshots(self.state.snapshots_dir, product.id)
+                 if tx is not None and s.id == tx.plan.txid),
+                None,
+            )  # fmt: skip
+            return RestoreResult(
+                product.id,
+                installed,
+                _parse_version(chosen.version) if chosen.version else None,
+                chosen,
+                changed,
+                undo,
+            )
+
+    # -------------------------------------------------------------------- history
+
+    def history(self, product_id: str | None = None, limit: int = 100) -> list[HistoryEntry]:
+        """Past checks, updates, rollbacks and restores, newest first."""
+        self.state.ensure()
+        with History(self.state.history_db) as history:
+            return history.entries(product_id, limit=limit)
+
+
+# ------------------------------------------------------------------------ helpers
+
+
+def _own_version() -> Version:
+    try:
+        return Version(__version__)
+    except InvalidVersion:
+        return Version("0")
+
+
+def _parse_version(text: str) -> Version:
+    try:
+        return Version(text)
+    except InvalidVersion as exc:
+        raise ConfigError(_("'{value}' is not a valid version number.").format(value=text)) from exc
+
+
+def _megabytes(value: int | None) -> int | None:
+    return None if value is None else value * 1024 * 1024
+
+
+def _pick_snapshot(available: list[SnapshotInfo], which: str | None) -> SnapshotInfo | None:
+    if which is None:
+        return available[0] if available else None
+    for snapshot in available:
+        if snapshot.id == which or snapshot.version == which:
+            return snapshot
+    return None
+
+
+def _check_writable(folder: Path) -> None:
+    """Create and delete a file in ``folder`` (os.access is unreliable on Windows)."""
+    probe = folder / f".innova-write-test-{uuid.uuid4().hex[:8]}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise PreflightError(
+            _("The updater cannot write to {folder}: {error}").format(
+                folder=folder, error=exc.strerror or exc
+            ),
+            hint=_("Run the updater with administrator rights; nothing was changed."),
+        ) from exc
