@@ -597,7 +597,7 @@ def test_cleanup_removes_read_only_entries(tmp_path: Path) -> None:
     outside.write_bytes(b"x")
     outside.chmod(0o444)
     (root / "link").symlink_to(outside)
-    archive._remove_tree(root)
+    archive.remove_tree(root)
     assert not root.exists()
     assert stat.S_IMODE(outside.stat().st_mode) == 0o444  # a link's target is not touched
 
@@ -619,7 +619,7 @@ def test_cleanup_retries_an_entry_it_could_not_remove(
         real_unlink(path, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(os, "unlink", unlink)
-    archive._remove_tree(root)
+    archive.remove_tree(root)
     assert refusals
     assert not root.exists()
 

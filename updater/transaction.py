@@ -768,9 +768,7 @@ def _undo(
     return Entry.ROLLED_BACK
 
 
-def restore_data_path(
-    source: Path, txid: str, item: dict[str, Any], platform: Platform
-) -> None:
+def restore_data_path(source: Path, txid: str, item: dict[str, Any], platform: Platform) -> None:
     """Make one data path exactly its copy in the snapshot ``source`` again (or absent,
     if it was absent then), through a verified copy and two renames."""
     target = Path(item["path"])
