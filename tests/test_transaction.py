@@ -6,7 +6,11 @@ exactly the old version or exactly the new one, and its data is exactly what it 
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +139,7 @@ def test_corrupted_package_changes_nothing(machine: Machine) -> None:
 def test_snapshot_failure_changes_nothing(machine: Machine) -> None:
     """A data path holding a link cannot be proven restorable: refuse before any move."""
     (machine.data_dir / "link").symlink_to(machine.install_dir)
-    machine = machine.__class__(**{**machine.__dict__, "old_data": tree(machine.data_dir)})
+    machine = dataclasses.replace(machine, old_data=tree(machine.data_dir))
     tx = begin(machine)
     tx.stage(machine.package, machine.file_list)
     with pytest.raises(ArchiveError, match="link"):
@@ -285,3 +289,83 @@ def test_disk_errors_become_storage_errors(machine: Machine) -> None:
     tx.plan.snapshot_dir.write_text("in the way")
     with pytest.raises(StorageError):
         tx.snapshot()
+
+
+# --- real disk-full and permission-denied failures ----------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 3 MB file system (tmpfs), to fill up for real."""
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount_point)],
+        capture_output=True,
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here: {result.stderr!r}")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_disk_full_while_taking_the_snapshot_changes_nothing(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    """The state folder is on a small disk that the data copies fill up."""
+    machine = make_machine(tmp_path / "pc")
+    (machine.data_dir / "big.db").write_bytes(os.urandom(5 * 2**20))
+    machine = dataclasses.replace(machine, old_data=tree(machine.data_dir))
+    tx = UpdateTransaction.begin(
+        journal_dir=small_disk / "journal",
+        snapshots_root=small_disk / "snapshots",
+        product="tpv",
+        install_dir=machine.install_dir,
+        from_version="1.0.0",
+        to_version="2.0.0",
+        data_paths=[machine.data_dir],
+        observer=NullObserver(),
+    )
+    tx.stage(machine.package, machine.file_list)
+    with pytest.raises(StorageError, match="disk is full"):
+        tx.snapshot()
+    assert tx.abort_or_roll_back() == Entry.ABORTED
+    assert tree(machine.install_dir) == machine.old_tree
+    assert tree(machine.data_dir) == machine.old_data
+    assert machine.leftovers() == []
+    assert not any((small_disk / "snapshots" / "tpv").iterdir())
+
+
+def test_permission_denied_at_the_swap_leaves_the_old_version(machine: Machine) -> None:
+    """The install folder cannot be moved (immutable: even root is refused)."""
+    subprocess.run(["chattr", "+i", str(machine.install_dir)], check=False)
+    if (
+        "i"
+        not in subprocess.run(
+            ["lsattr", "-d", str(machine.install_dir)], capture_output=True, text=True
+        ).stdout.split()[0]
+    ):
+        pytest.skip("this file system cannot make a folder immutable")
+    try:
+        tx = begin(machine)
+        tx.stage(machine.package, machine.file_list)
+        tx.snapshot()
+        with pytest.raises(FileLockedError):
+            tx.swap()
+        assert tx.abort_or_roll_back() in (Entry.ROLLED_BACK, Entry.ABORTED)
+    finally:
+        subprocess.run(["chattr", "-i", str(machine.install_dir)], check=True)
+    assert_old(machine)
+
+
+def test_thousands_of_files_update_and_roll_back_exactly(tmp_path: Path) -> None:
+    machine = make_machine(tmp_path / "pc", files=3000)
+    assert len(machine.old_tree) > 3000
+    tx = begin(machine)
+    tx.stage(machine.package, machine.file_list)
+    tx.snapshot()
+    tx.swap()
+    assert tree(machine.install_dir) == machine.new_tree
+    new_version_writes_data(machine)
+    assert tx.abort_or_roll_back() == Entry.ROLLED_BACK
+    assert_old(machine)
