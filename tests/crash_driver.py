@@ -38,8 +38,19 @@ class Killer(NullObserver):
         self._tick("progress")
 
 
+INSTALLER = """\
+#!/bin/sh
+# Rewrites the program in place, file by file, like a real installer.
+set -e
+cd "$1"
+printf '2.0.0\\n' > VERSION
+for f in $(find lib -type f | sort); do printf 'installed by 2.0.0' > "$f"; done
+"""
+
+
 def main(args: dict[str, Any]) -> None:
     killer = Killer(args["kill"])
+    installer = args.get("installer")
     tx = UpdateTransaction.begin(
         journal_dir=Path(args["state"]) / "journal",
         snapshots_root=Path(args["state"]) / "snapshots",
@@ -49,11 +60,22 @@ def main(args: dict[str, Any]) -> None:
         to_version="2.0.0",
         data_paths=[Path(p) for p in args["data_paths"]],
         observer=killer,
+        method="installer" if installer else "zip",
     )
-    expected = FileList.from_json(Path(args["file_list"]).read_bytes())
-    tx.stage(Path(args["package"]), expected)
-    tx.snapshot()
-    tx.swap()
+    if installer:
+        setup = Path(installer)
+        setup.write_text(INSTALLER)
+        tx.stage_installer(setup)
+        tx.snapshot()
+        tx.run_installer(
+            setup, fmt="exe", args=[args["install_dir"]], success_codes=[0], reboot_codes=[],
+            timeout=60,
+        )  # fmt: skip
+    else:
+        expected = FileList.from_json(Path(args["file_list"]).read_bytes())
+        tx.stage(Path(args["package"]), expected)
+        tx.snapshot()
+        tx.swap()
     # The new version's first start migrates the data.
     (Path(args["data_paths"][0]) / "shop.db").write_bytes(b"migrated by 2.0.0")
     if args["fail_health"]:

@@ -25,7 +25,9 @@ pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX ki
 RANDOM_COPY_POINTS = 12
 
 
-def run_driver(machine: Machine, *, kill: dict[str, int] | None, fail_health: bool) -> Any:
+def run_driver(
+    machine: Machine, *, kill: dict[str, int] | None, fail_health: bool, installer: bool = False
+) -> Any:
     file_list = machine.state.parent / "files.json"
     file_list.write_bytes(machine.file_list.to_json())
     args = {
@@ -36,6 +38,7 @@ def run_driver(machine: Machine, *, kill: dict[str, int] | None, fail_health: bo
         "file_list": str(file_list),
         "kill": kill,
         "fail_health": fail_health,
+        "installer": str(machine.state.parent / "setup.exe") if installer else None,
     }
     return subprocess.run(
         [sys.executable, "-m", "tests.crash_driver", json.dumps(args)],
@@ -62,13 +65,13 @@ def fresh(template: Machine, base: Path) -> Machine:
     return Machine(**moved)
 
 
-def outcome_of(machine: Machine) -> str:
+def outcome_of(machine: Machine, new_tree: dict[str, str] | None = None) -> str:
     program = tree(machine.install_dir)
     if program == machine.old_tree:
         assert tree(machine.data_dir) == machine.old_data, "old program with changed data"
         assert machine.settings_file.read_text() == machine.old_settings
         return "old"
-    assert program == machine.new_tree, "the program is neither the old nor the new version"
+    assert program == (new_tree or machine.new_tree), "neither the old nor the new version"
     return "new"
 
 
@@ -112,3 +115,43 @@ def test_sigkill_at_every_journal_entry_and_inside_copies(
         assert survived["new"] == []  # a failed health check never keeps the new version
     else:
         assert survived["new"], "no kill point late enough to keep the new version"
+
+
+def installed_by_setup(machine: Machine) -> dict[str, str]:
+    """What the crash driver's installer leaves in a finished install."""
+    finished = machine.state.parent / "expected"
+    shutil.copytree(machine.install_dir, finished)
+    (finished / "VERSION").write_text("2.0.0\n")
+    for f in (finished / "lib").rglob("*"):
+        if f.is_file():
+            f.write_bytes(b"installed by 2.0.0")
+    result = tree(finished)
+    shutil.rmtree(finished)
+    return result
+
+
+@pytest.mark.slow
+def test_sigkill_while_an_installer_rewrites_the_program(template: Machine, tmp_path: Path) -> None:
+    """Installers change files in place: a kill mid-install must still end old or new."""
+    counting = fresh(template, tmp_path / "count")
+    result = run_driver(counting, kill=None, fail_health=False, installer=True)
+    assert result.returncode == 0, result.stderr
+    counts = json.loads(result.stdout)
+    expected_new = installed_by_setup(fresh(template, tmp_path / "expected-base"))
+    rng = random.Random(7)
+    points = [{"journal": n} for n in range(1, counts["journal"] + 1)]
+    points += [
+        {"progress": n}
+        for n in sorted(rng.sample(range(1, counts["progress"] + 1), RANDOM_COPY_POINTS))
+    ]
+    ends = []
+    for index, kill in enumerate(points):
+        machine = fresh(template, tmp_path / f"kill-{index}")
+        result = run_driver(machine, kill=kill, fail_health=False, installer=True)
+        assert result.returncode == -signal.SIGKILL, (kill, result.stderr)
+        recover(machine.journal_dir, NullObserver())
+        assert pending_journals(machine.journal_dir) == []
+        assert machine.leftovers() == [], kill
+        ends.append(outcome_of(machine, expected_new))
+    print(f"\ninstaller scenario: survived {len(points)} of {len(points)} kill points")
+    assert "old" in ends and "new" in ends

@@ -28,7 +28,7 @@ from updater.errors import (
 from updater.history import Operation, Outcome
 from updater.observer import NullObserver, Step
 from updater.publish.keys import KeyRing, generate_key
-from updater.publish.repository import FeedRepository, ReleaseSpec
+from updater.publish.repository import FeedRepository, InstallerSpec, ReleaseSpec
 from updater.service import UpdaterService
 from updater.transaction import pending_journals
 
@@ -298,3 +298,74 @@ def test_not_enough_disk_space_is_found_before_anything_changes(shop: Shop, tmp_
         assert [p.name for p in disk.iterdir()] == ["TPV"]
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+# --- installer packages (exe/msi): on POSIX the platform twin runs them as shell scripts ---
+
+INSTALLER = """\
+#!/bin/sh
+# A silent installer: changes the program folder in place, then exits with a code.
+target='{target}'
+[ "$1" = "/S" ] || exit 87
+printf '{version}\\n' > "$target/VERSION"
+printf 'patched' > "$target/lib/part0.bin"
+rm -f "$target/lib/part1.bin"
+printf 'added' > "$target/lib/added.bin"
+exit {code}
+"""
+
+
+def publish_installer(shop: Shop, version: str, code: int, writes: str | None = None) -> None:
+    """Publish ``version`` as an installer that writes ``writes`` (default: ``version``)
+    into the VERSION file. POSIX exit codes stop at 255, so the tests declare 42 as the
+    "reboot needed" code where Windows installers use 3010 and 1641."""
+    setup = shop.feed.base / "installers" / version / "setup.exe"
+    setup.parent.mkdir(parents=True)
+    setup.write_text(
+        INSTALLER.format(target=shop.install_dir, version=writes or version, code=code)
+    )
+    spec = ReleaseSpec(
+        product="tpv", version=version, channel="stable", notes_es="es", notes_en="en",
+        installer=InstallerSpec(setup, ("/S",), success_exit_codes=(0,), reboot_exit_codes=(42,)),
+    )  # fmt: skip
+    shop.feed.repo.add_release(spec)
+    shop.feed.repo.publish(shop.feed.keyring)
+
+
+def test_installer_package_updates_in_place(shop: Shop) -> None:
+    old = tree(shop.install_dir)
+    publish_installer(shop, "1.5.0", code=0)
+    result = shop.service.update("tpv")
+    assert result.outcome == "updated" and not result.reboot_required
+    assert (shop.install_dir / "VERSION").read_text() == "1.5.0\n"
+    assert (shop.install_dir / "lib" / "added.bin").read_bytes() == b"added"
+    [snapshot] = shop.service.snapshots("tpv")
+    assert tree(snapshot.path / "program") == old
+
+
+def test_installer_reboot_code_is_success_with_a_reboot_pending(shop: Shop) -> None:
+    publish_installer(shop, "1.5.0", code=42)
+    result = shop.service.update("tpv")
+    assert result.outcome == "updated" and result.reboot_required
+
+
+def test_failed_installer_is_rolled_back_exactly(shop: Shop) -> None:
+    """The installer changed files, then failed: everything is put back."""
+    old_program, old_data = tree(shop.install_dir), tree(shop.data_dir)
+    publish_installer(shop, "1.5.0", code=67)
+    with pytest.raises(RolledBackError) as caught:
+        shop.service.update("tpv")
+    assert "exit code 67" in (caught.value.hint or "")
+    assert tree(shop.install_dir) == old_program
+    assert tree(shop.data_dir) == old_data
+    assert shop.service.snapshots("tpv") == []
+    assert not [p for p in shop.install_dir.parent.iterdir() if ".innova-" in p.name]
+
+
+def test_installer_that_installs_the_wrong_version_is_rolled_back(shop: Shop) -> None:
+    old_program = tree(shop.install_dir)
+    publish_installer(shop, "1.5.0", code=0, writes="1.4.9")
+    with pytest.raises(RolledBackError) as caught:
+        shop.service.update("tpv")
+    assert "1.4.9" in (caught.value.hint or "")
+    assert tree(shop.install_dir) == old_program

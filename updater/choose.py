@@ -112,8 +112,6 @@ def _why_not(
             )
     if release.version in skipped and not release.critical:
         return _("it was skipped")
-    if release.zip_package is None:
-        return _("it has no package this updater can install yet")
     if not ignore_rollout:
         bucket = rollout_bucket(machine_id, release.product, release.version)
         if bucket >= release.rollout_percent:

@@ -40,7 +40,7 @@ from updater.filelist import FileList
 from updater.health import check_health, read_installed_version, run_command
 from updater.history import History, HistoryEntry, Operation, Outcome
 from updater.i18n import _
-from updater.manifest import Manifest, Release
+from updater.manifest import InstallerPackage, Manifest, Release, ZipPackage
 from updater.observer import NullObserver, Observer, Step
 from updater.platform import current as current_platform
 from updater.platform.base import Platform
@@ -60,6 +60,8 @@ from updater.transaction import (
 from updater.trust import TrustedFeed
 
 IfRunning = Literal["fail", "wait", "close"]
+#: The longest an installer package may run (seconds).
+INSTALLER_TIMEOUT = 1800.0
 _SPACE_MARGIN = 50 * 1024 * 1024
 _VERSION_IN_TEXT = re.compile(r"\d+(?:\.\d+)+")
 
@@ -331,27 +333,20 @@ class UpdaterService:
         if_running: IfRunning,
         wait_seconds: float,
     ) -> UpdateResult:
-        package = release.zip_package
-        assert package is not None  # choose() only offers releases with a zip
+        package = release.zip_package or release.installer_package
+        assert package is not None  # the schema requires at least one package
         from_version = str(choice.installed) if choice.installed else None
         entry = history.start(Operation.UPDATE, product.id, from_version, str(release.version))
-        download = self.state.downloads / f"{product.id}-{release.version}.zip"
+        name = package.target.rsplit("/", 1)[-1]
+        download = self.state.downloads / f"{product.id}-{release.version}-{name}"
         tx: UpdateTransaction | None = None
+        reboot = False
         try:
             self.observer.step(product.id, Step.DOWNLOAD)
             feed.download(package, download)
-            file_list = FileList.from_json(
-                feed.read_target(package.file_list.target, what=package.file_list.target)
-            )
-            if (file_list.file_count, file_list.installed_size) != (
-                package.file_count,
-                package.installed_size,
-            ):
-                raise ManifestError(
-                    _("The file list of {product} {version} does not match the manifest.").format(
-                        product=product.name, version=release.version
-                    )
-                )
+            file_list = None
+            if isinstance(package, ZipPackage):
+                file_list = self._file_list(feed, product, release, package)
             tx = UpdateTransaction.begin(
                 journal_dir=self.state.journal_dir,
                 snapshots_root=self.state.snapshots_dir,
@@ -362,15 +357,30 @@ class UpdaterService:
                 data_paths=product.data_paths,
                 observer=self.observer,
                 reason=_("before the update to {version}").format(version=release.version),
+                method="zip" if file_list is not None else "installer",
+                registry_key=product.version.registry_key,
                 platform=self.platform,
             )
-            tx.stage(download, file_list)
+            if file_list is not None:
+                tx.stage(download, file_list)
+            else:
+                tx.stage_installer(download)
             self._check_cancelled()
             self._hook(product, "pre_snapshot")
             tx.snapshot()
             self._check_cancelled()
             self._ensure_closed(product, if_running, wait_seconds)
-            tx.swap()
+            if isinstance(package, InstallerPackage):
+                reboot = tx.run_installer(
+                    download,
+                    fmt=package.format,
+                    args=package.silent_args,
+                    success_codes=package.success_exit_codes,
+                    reboot_codes=package.reboot_exit_codes,
+                    timeout=INSTALLER_TIMEOUT,
+                )
+            else:
+                tx.swap()
             self._hook(product, "post_swap")
             self.observer.step(product.id, Step.HEALTH_CHECK)
             check_health(
@@ -397,7 +407,27 @@ class UpdaterService:
             max_bytes=_megabytes(self.config.retention.max_disk_mb),
         )
         history.finish(entry, Outcome.SUCCESS)
-        return UpdateResult(product.id, "updated", choice.installed, release.version, choice)
+        return UpdateResult(
+            product.id, "updated", choice.installed, release.version, choice, reboot
+        )
+
+    def _file_list(
+        self, feed: TrustedFeed, product: ProductConfig, release: Release, package: ZipPackage
+    ) -> FileList:
+        """The release's signed file list, proven to agree with the manifest's counts."""
+        file_list = FileList.from_json(
+            feed.read_target(package.file_list.target, what=package.file_list.target)
+        )
+        if (file_list.file_count, file_list.installed_size) != (
+            package.file_count,
+            package.installed_size,
+        ):
+            raise ManifestError(
+                _("The file list of {product} {version} does not match the manifest.").format(
+                    product=product.name, version=release.version
+                )
+            )
+        return file_list
 
     def _after_failure(
         self,
@@ -458,20 +488,28 @@ class UpdaterService:
             AppRunningError: the program runs and the policy is ``fail``.
         """
         self.observer.step(product.id, Step.PREFLIGHT)
-        package = release.zip_package
-        assert package is not None
+        zip_package = release.zip_package
+        installer = release.installer_package
         install_parent = product.install_dir.parent
         for folder in (install_parent, self.state.root):
             _check_writable(folder)
         program_size = describe_size(product.install_dir)
         data_size = sum(describe_size(p) for p in product.data_paths)
+        self.state.snapshots_dir.mkdir(parents=True, exist_ok=True)
         other_volume = not same_volume(install_parent, self.state.snapshots_dir)
-        needs = {
-            install_parent: package.installed_size,  # staging
-            self.state.root: package.size
-            + data_size
-            + (program_size if other_volume else 0),  # download + snapshot copies
-        }
+        if zip_package is not None:
+            needs = {
+                install_parent: zip_package.installed_size,  # staging
+                self.state.root: zip_package.size
+                + data_size
+                + (program_size if other_volume else 0),  # download + snapshot copies
+            }
+        else:
+            assert installer is not None
+            needs = {
+                install_parent: program_size,  # what the installer may write, roughly
+                self.state.root: installer.size + data_size + program_size,
+            }
         if same_volume(install_parent, self.state.root):
             needs = {install_parent: sum(needs.values())}
         for folder, size in needs.items():

@@ -48,6 +48,7 @@ from updater.errors import (
     UpdaterError,
 )
 from updater.filelist import FileEntry, FileList, describe_tree
+from updater.health import run_command
 from updater.i18n import _
 from updater.observer import Observer, Step
 from updater.platform import current as current_platform
@@ -64,6 +65,7 @@ class Entry(StrEnum):
     STAGED = "staged"
     SNAPSHOT = "snapshot"  # data copied and the program's file list recorded
     OLD_OUT = "old_out"  # about to move the old program away
+    INSTALLING = "installing"  # about to run an installer package (it changes files in place)
     NEW_IN = "new_in"  # about to move the new program into place
     SWAPPED = "swapped"
     DATA_APPLIED = "data_applied"  # a restore put one data path back from its snapshot
@@ -95,6 +97,8 @@ class Plan:
     snapshot_dir: Path
     data_paths: tuple[Path, ...]
     reason: str
+    method: str = "zip"  # "zip": staged folder swapped in; "installer": run in place
+    registry_key: str | None = None  # the uninstall entry saved with the snapshot
 
     @property
     def _sibling_prefix(self) -> Path:
@@ -111,6 +115,11 @@ class Plan:
         if same_volume(self.install_dir.parent, self.snapshot_dir.parent):
             return self.snapshot_dir / "program"
         return Path(f"{self._sibling_prefix}-old-{self.txid}")
+
+    @property
+    def restore_dir(self) -> Path:
+        """Where a rollback of an installer prepares the verified copy of the old program."""
+        return Path(f"{self._sibling_prefix}-restore-{self.txid}")
 
     @property
     def trash_dir(self) -> Path:
@@ -134,6 +143,8 @@ class Plan:
             snapshot_dir=Path(data["snapshot_dir"]),
             data_paths=tuple(Path(p) for p in data["data_paths"]),
             reason=str(data.get("reason", "")),
+            method=str(data.get("method", "zip")),
+            registry_key=data.get("registry_key"),
         )
 
 
@@ -326,6 +337,7 @@ class SnapshotRecord:
     reason: str
     program: dict[str, Any] | None = None  # FileList document of the program dir
     data: list[dict[str, Any]] = field(default_factory=list)  # path, stored, list|None
+    registry: dict[str, str] | None = None  # {"file": ..., "where": ...} when saved
     kept: bool = False  # True once the transaction that took it committed
 
     def write(self, directory: Path) -> None:
@@ -444,6 +456,8 @@ class UpdateTransaction:
         data_paths: Sequence[Path],
         observer: Observer,
         reason: str = "",
+        method: str = "zip",
+        registry_key: str | None = None,
         platform: Platform = current_platform,
     ) -> UpdateTransaction:
         txid = new_id()
@@ -458,6 +472,8 @@ class UpdateTransaction:
             snapshot_dir=snapshot_dir,
             data_paths=tuple(data_paths),
             reason=reason,
+            method=method,
+            registry_key=registry_key,
         )
         journal = Journal.begin(journal_dir, plan, observer)
         return cls(plan, journal, observer, platform)
@@ -498,6 +514,15 @@ class UpdateTransaction:
             raise
         self._platform.fsync_dir(self.plan.install_dir.parent)
         self.journal.write(Entry.STAGED)
+        self._done.append(Entry.STAGED)
+
+    def stage_installer(self, installer: Path) -> None:
+        """Record the (verified) installer package to run; installers change the program
+        folder in place, so nothing is staged next to it."""
+        self._expect(Entry.BEGIN)
+        if self.plan.method != "installer":
+            raise RuntimeError("stage_installer() needs a transaction begun with an installer")
+        self.journal.write(Entry.STAGED, installer=str(installer))
         self._done.append(Entry.STAGED)
 
     def stage_snapshot(self, source: SnapshotInfo) -> None:
@@ -568,9 +593,15 @@ class UpdateTransaction:
                 )
             program = describe_tree(plan.install_dir, progress=meter.absolute())
             record.program = json.loads(program.to_json())
-            if plan.old_dir != plan.snapshot_dir / "program":
-                # Another volume: the snapshot keeps a verified copy of the program.
+            if plan.method == "installer" or plan.old_dir != plan.snapshot_dir / "program":
+                # An installer changes the folder in place, and another volume cannot
+                # take a rename: the snapshot keeps a verified copy of the program.
                 copy_verified(plan.install_dir, plan.snapshot_dir / "program", meter.add)
+            if plan.registry_key:
+                saved = plan.snapshot_dir / "uninstall.reg"
+                where = self._platform.export_uninstall_entry(plan.registry_key, saved)
+                if where is not None:
+                    record.registry = {"file": saved.name, "where": where}
             record.write(plan.snapshot_dir)
             self._platform.fsync_dir(plan.snapshot_dir)
         except OSError as exc:
@@ -610,6 +641,45 @@ class UpdateTransaction:
         self.journal.write(Entry.SWAPPED)
         self._done.append(Entry.SWAPPED)
 
+    def run_installer(
+        self,
+        installer: Path,
+        *,
+        fmt: str,
+        args: Sequence[str],
+        success_codes: Sequence[int],
+        reboot_codes: Sequence[int],
+        timeout: float,
+    ) -> bool:
+        """Run the installer package silently; returns whether a reboot is pending.
+
+        Raises:
+            InstallError: the installer failed (another exit code) or timed out; the
+                caller rolls back.
+        """
+        self._expect(Entry.SNAPSHOT)
+        product = self.plan.product
+        self._observer.step(product, Step.SWAP)
+        self.journal.write(Entry.INSTALLING)
+        result = run_command(
+            self._platform.installer_command(installer, fmt, args),
+            timeout=timeout,
+            cwd=installer.parent,
+            platform=self._platform,
+        )
+        code = result.returncode
+        if code is None or (code not in success_codes and code not in reboot_codes):
+            raise InstallError(
+                _("The installer of {product} failed (exit code {code}).").format(
+                    product=product, code="timeout" if result.timed_out else code
+                ),
+                hint=result.output[-500:] or None,
+            )
+        reboot = code in reboot_codes
+        self.journal.write(Entry.SWAPPED, reboot=reboot)
+        self._done.append(Entry.SWAPPED)
+        return reboot
+
     def apply_snapshot_data(self, source: SnapshotInfo) -> None:
         """After the swap of a restore: put the data paths back as ``source`` saved them
         (what they hold now is in this transaction's own snapshot)."""
@@ -622,6 +692,10 @@ class UpdateTransaction:
                 continue
             restore_data_path(source.path, self.plan.txid, item, self._platform)
             self.journal.write(Entry.DATA_APPLIED, index=index)
+        if record.registry:
+            self._platform.import_uninstall_entry(
+                source.path / record.registry["file"], record.registry["where"]
+            )
 
     # -- 4. commit or roll back ----------------------------------------------------------
 
@@ -710,7 +784,7 @@ def _finish_commit(plan: Plan, journal: Journal, platform: Platform) -> None:
     record.kept = True
     record.write(plan.snapshot_dir)
     platform.fsync_dir(plan.snapshot_dir)
-    if plan.old_dir != plan.snapshot_dir / "program":
+    if plan.method == "zip" and plan.old_dir != plan.snapshot_dir / "program":
         _remove(plan.old_dir)
     _remove(plan.staging_dir)
     _remove(plan.trash_dir)
@@ -726,7 +800,7 @@ def _undo(
 ) -> Entry:
     """Put the product back as it was before ``plan``; idempotent, safe to re-run."""
     seen = {e.get("entry") for e in entries}
-    if Entry.OLD_OUT.value not in seen:
+    if Entry.OLD_OUT.value not in seen and Entry.INSTALLING.value not in seen:
         # Nothing of the product moved: drop the staging and the partial snapshot.
         _remove(plan.staging_dir)
         _remove(plan.snapshot_dir)
@@ -736,12 +810,20 @@ def _undo(
     journal.write(Entry.ROLLBACK)
     record = SnapshotRecord.load(plan.snapshot_dir)
     # The program: whatever is in place goes to the trash, the old program comes back.
-    if plan.old_dir.exists():
-        if plan.install_dir.exists():
-            plan.trash_dir.mkdir(exist_ok=True)
-            aside = plan.trash_dir / f"new-{len(list(plan.trash_dir.iterdir()))}"
-            _rename(plan.install_dir, aside, platform)
+    if plan.method == "installer":
+        # The installer changed the folder in place: bring back the snapshot's copy
+        # through a verified copy next to it, then two renames.
+        _remove(plan.restore_dir)
+        copy_verified(plan.snapshot_dir / "program", plan.restore_dir, lambda _n: None)
+        _move_to_trash(plan, platform)
+        _rename(plan.restore_dir, plan.install_dir, platform)
+    elif plan.old_dir.exists():
+        _move_to_trash(plan, platform)
         _rename(plan.old_dir, plan.install_dir, platform)
+    if record.registry:
+        platform.import_uninstall_entry(
+            plan.snapshot_dir / record.registry["file"], record.registry["where"]
+        )
     expected = record.program_list()
     if expected is not None:
         try:
@@ -761,11 +843,20 @@ def _undo(
         restore_data_path(plan.snapshot_dir, plan.txid, item, platform)
         journal.write(Entry.DATA_RESTORED, index=index)
     _remove(plan.staging_dir)
+    _remove(plan.restore_dir)
     _remove(plan.trash_dir)
     # The snapshot was of the version that is installed again: not a restore point.
     _remove(plan.snapshot_dir)
     journal.finish(Entry.ROLLED_BACK)
     return Entry.ROLLED_BACK
+
+
+def _move_to_trash(plan: Plan, platform: Platform) -> None:
+    """Move what is at the install dir now (a new or partly installed version) aside."""
+    if plan.install_dir.exists():
+        plan.trash_dir.mkdir(exist_ok=True)
+        aside = plan.trash_dir / f"new-{len(list(plan.trash_dir.iterdir()))}"
+        _rename(plan.install_dir, aside, platform)
 
 
 def restore_data_path(source: Path, txid: str, item: dict[str, Any], platform: Platform) -> None:

@@ -151,6 +151,19 @@ class Platform(Protocol):
         opening a console window."""
         ...
 
+    def installer_command(self, installer: Path, fmt: str, args: Sequence[str]) -> list[str]:
+        """The command that runs an installer package silently (``fmt``: exe or msi)."""
+        ...
+
+    def export_uninstall_entry(self, registry_key: str, dest: Path) -> str | None:
+        """Save the program's uninstall registry entry into ``dest``; returns where it
+        was found (to import it back there), ``None`` when there is none."""
+        ...
+
+    def import_uninstall_entry(self, source: Path, where: str) -> None:
+        """Put back an uninstall entry saved by :meth:`export_uninstall_entry`."""
+        ...
+
     def wait_child_tree(self, proc: subprocess.Popen[bytes], timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for ``proc`` (started with :meth:`popen_kwargs`).
 

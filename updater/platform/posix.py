@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -45,6 +46,20 @@ class PosixPlatform(PsutilPlatform):
 
     def find_locked_file(self, root: Path) -> Path | None:
         """Always ``None``: POSIX never refuses a rename because a file is open."""
+        return None
+
+    def installer_command(self, installer: Path, fmt: str, args: Sequence[str]) -> list[str]:
+        """POSIX has no exe or msi installers; its twin runs the package as a shell
+        script (what the tests publish), so that the engine's handling of installers,
+        exit codes and rollbacks is exercised here."""
+        return ["/bin/sh", str(installer), *args]
+
+    def export_uninstall_entry(self, registry_key: str, dest: Path) -> str | None:
+        """Nothing to save: POSIX has no registry. Always ``None``."""
+        return None
+
+    def import_uninstall_entry(self, source: Path, where: str) -> None:
+        """Nothing to put back: POSIX has no registry."""
         return None
 
     def fsync_dir(self, path: Path) -> None:

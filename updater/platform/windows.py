@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ntpath
 import os
+import subprocess
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -141,6 +142,29 @@ def registry_text(value: object) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return None
+
+
+def installer_argv(installer: str, fmt: str, args: Sequence[str]) -> list[str]:
+    """How Windows runs an installer silently: msiexec for .msi packages (with a
+    verbose log next to the package), the program itself for .exe installers."""
+    if fmt == "msi":
+        return ["msiexec.exe", "/i", installer, *args, "/l*v", installer + ".log"]
+    return [installer, *args]
+
+
+def reg_view_flag(access: int) -> str:
+    """``reg.exe``'s option naming the registry view of a lookup from registry_lookups."""
+    return "/reg:32" if access & KEY_WOW64_32KEY else "/reg:64"
+
+
+def reg_export_argv(hive: str, subkey: str, access: int, dest: str) -> list[str]:
+    """``reg export`` of one key into a .reg file (overwriting it)."""
+    return ["reg.exe", "export", f"{hive}\\{subkey}", dest, "/y", reg_view_flag(access)]
+
+
+def reg_import_argv(source: str, where: str) -> list[str]:
+    """``reg import`` of a .reg file into the view it was exported from."""
+    return ["reg.exe", "import", source, where]
 
 
 def is_sharing_violation(exc: OSError) -> bool:
@@ -404,3 +428,32 @@ class WindowsPlatform(PsutilPlatform):
 
     def popen_kwargs(self) -> dict[str, Any]:
         return {"creationflags": creation_flags()}
+
+    def installer_command(self, installer: Path, fmt: str, args: Sequence[str]) -> list[str]:
+        return installer_argv(str(installer), fmt, args)
+
+    def export_uninstall_entry(self, registry_key: str, dest: Path) -> str | None:
+        for hive, subkey, access in registry_lookups(registry_key):
+            result = subprocess.run(
+                reg_export_argv(hive, subkey, access, str(dest)),
+                capture_output=True,
+                creationflags=creation_flags(),
+                check=False,
+            )
+            if result.returncode == 0:
+                return reg_view_flag(access)
+        return None
+
+    def import_uninstall_entry(self, source: Path, where: str) -> None:
+        result = subprocess.run(
+            reg_import_argv(str(source), where),
+            capture_output=True,
+            creationflags=creation_flags(),
+            check=False,
+        )
+        if result.returncode != 0:
+            raise OSError(
+                result.returncode,
+                result.stderr.decode(errors="replace").strip() or "reg import failed",
+                str(source),
+            )
