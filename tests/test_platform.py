@@ -467,3 +467,26 @@ def test_windows_api_calls_refuse_to_run_elsewhere(tmp_path: Path) -> None:
     assert platform.read_file_version(tmp_path / "missing.exe") is None
     assert platform.read_registry_version("") is None
     assert platform.find_locked_file(tmp_path / "missing") is None
+
+
+def test_windows_runs_installers_silently_and_saves_the_uninstall_entry_per_view() -> None:
+    """The command lines Windows would run (the Win32 side cannot run here)."""
+    import updater.platform.windows as windows
+
+    assert windows.installer_argv(r"C:\d\tpv.msi", "msi", ["/qn", "/norestart"]) == [
+        "msiexec.exe", "/i", r"C:\d\tpv.msi", "/qn", "/norestart", "/l*v", r"C:\d\tpv.msi.log",
+    ]  # fmt: skip
+    assert windows.installer_argv(r"C:\d\setup.exe", "exe", ["/VERYSILENT"]) == [
+        r"C:\d\setup.exe",
+        "/VERYSILENT",
+    ]
+    [(hive64, key64, access64), (_, _, access32), _] = windows.registry_lookups("{GUID}_is1")
+    assert windows.reg_export_argv(hive64, key64, access64, r"C:\s\u.reg") == [
+        "reg.exe", "export",
+        r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall\{GUID}_is1",
+        r"C:\s\u.reg", "/y", "/reg:64",
+    ]  # fmt: skip
+    assert windows.reg_view_flag(access32) == "/reg:32"
+    assert windows.reg_import_argv(r"C:\s\u.reg", "/reg:32") == [
+        "reg.exe", "import", r"C:\s\u.reg", "/reg:32",
+    ]  # fmt: skip
