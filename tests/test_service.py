@@ -23,6 +23,7 @@ from updater.errors import (
     BusyError,
     InstallError,
     PreflightError,
+    RollbackError,
     RolledBackError,
 )
 from updater.history import Operation, Outcome
@@ -77,13 +78,24 @@ class Shop:
         self.feed.repo.publish(self.feed.keyring)
 
 
-def write_config(path: Path, *, url: str, root: Path, install: Path, data: Path, state: Path,
-                 extra: str = "", prestashop: str = "8.1.2") -> Path:  # fmt: skip
+def write_config(
+    path: Path,
+    *,
+    url: str,
+    root: Path,
+    install: Path,
+    data: Path,
+    state: Path,
+    extra: str = "",
+    prestashop: str = "8.1.2",
+    mirrors: tuple[str, ...] = (),
+) -> Path:
     path.write_text(
         f"""
 state_dir = '{state}'
 [feed]
 url = '{url}'
+mirrors = {list(mirrors)!r}
 root = '{root}'
 [products.tpv]
 name = "InnovaCommerce TPV"
@@ -369,3 +381,37 @@ def test_installer_that_installs_the_wrong_version_is_rolled_back(shop: Shop) ->
         shop.service.update("tpv")
     assert "1.4.9" in (caught.value.hint or "")
     assert tree(shop.install_dir) == old_program
+
+
+def test_an_unreachable_feed_address_moves_on_to_the_mirror(shop: Shop, tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "mirrors.toml", url="http://127.0.0.1:9/", mirrors=(shop.server.url,),
+        root=shop.service.config.feed.root, install=shop.install_dir, data=shop.data_dir,
+        state=shop.service.state.root,
+    )  # fmt: skip
+    shop.publish("1.0.1")
+    assert UpdaterService(load_config(config)).update("tpv").outcome == "updated"
+
+
+def test_a_stale_mirror_cannot_downgrade_and_the_next_one_is_used(
+    shop: Shop, tmp_path: Path
+) -> None:
+    stale = tmp_path / "stale-copy"
+    shutil.copytree(shop.feed.repo.feed_dir, stale)
+    shop.publish("1.0.1")
+    shop.service.check()  # this PC has seen the newer feed
+    for stale_server in feed_server(stale):
+        config = write_config(
+            tmp_path / "stale.toml", url=stale_server.url, mirrors=(shop.server.url,),
+            root=shop.service.config.feed.root, install=shop.install_dir, data=shop.data_dir,
+            state=shop.service.state.root,
+        )  # fmt: skip
+        [choice] = UpdaterService(load_config(config)).check().choices
+        assert choice.offer is not None and str(choice.offer.version) == "1.0.1"
+        only_stale = write_config(
+            tmp_path / "only-stale.toml", url=stale_server.url,
+            root=shop.service.config.feed.root, install=shop.install_dir, data=shop.data_dir,
+            state=shop.service.state.root,
+        )  # fmt: skip
+        with pytest.raises(RollbackError):
+            UpdaterService(load_config(only_stale)).check()

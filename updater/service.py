@@ -28,8 +28,10 @@ from updater.errors import (
     AppRunningError,
     CancelledError,
     ConfigError,
+    FeedError,
     InstallError,
     ManifestError,
+    NetworkError,
     PreflightError,
     RollbackFailedError,
     RolledBackError,
@@ -167,13 +169,35 @@ class UpdaterService:
         with self.state.lock(), History(self.state.history_db) as history:
             return self._recover(history)
 
-    def _feed(self) -> TrustedFeed:
+    def _feed(self, base_url: str) -> TrustedFeed:
         return TrustedFeed(
-            base_url=self.config.feed.url,
+            base_url=base_url,
             cache_dir=self.state.feed_cache,
             trusted_root=self._root_bytes(),
             fetcher=FeedFetcher(self.session, self.limits),
         )
+
+    def _manifest(self) -> tuple[TrustedFeed, Manifest]:
+        """The verified manifest from the first address of the feed that gives one.
+
+        The addresses are the feed's URL, then its mirrors. Any failure on one (not
+        reachable, an error page, or metadata python-tuf refuses: older, tampered) moves
+        on to the next; the trusted metadata is shared, so no mirror can downgrade this
+        PC. When all fail, the most serious failure is raised (a refused feed before a
+        network problem).
+
+        Raises:
+            TrustError, ManifestError, NetworkError: no address gave a usable manifest.
+        """
+        failures: list[FeedError] = []
+        for url in self.config.feed.urls:
+            feed = self._feed(url)
+            try:
+                return feed, feed.manifest(self.config.feed.channel)
+            except FeedError as exc:
+                failures.append(exc)
+        serious = [f for f in failures if not isinstance(f, NetworkError)]
+        raise (serious or failures)[0]
 
     def _root_bytes(self) -> bytes:
         try:
@@ -251,7 +275,7 @@ class UpdaterService:
             )
             self.observer.step("*", Step.CHECK)
             try:
-                manifest = self._feed().manifest(self.config.feed.channel)
+                _feed, manifest = self._manifest()
                 choices = tuple(
                     self._choose(manifest, p, ignore_rollout=ignore_rollout) for p in wanted
                 )
@@ -299,8 +323,7 @@ class UpdaterService:
         product = self.config.product(product_id)
         target = _parse_version(to_version) if to_version else None
         with self._locked() as history:
-            feed = self._feed()
-            manifest = feed.manifest(self.config.feed.channel)
+            feed, manifest = self._manifest()
             choice = self._choose(
                 manifest, product, only=only, to_version=target, ignore_rollout=ignore_rollout
             )
