@@ -56,9 +56,12 @@ def client(feed: Feed, server: FeedServer, tmp_path: Path) -> Client:
 
 
 def assert_nothing_installed(client: Client, install_dir: Path, before: dict[str, str]) -> None:
+    """The program is untouched and no package sits in the downloads as if verified
+    (an interrupted download may leave a resumable ``.partial``, never a final file)."""
     assert tree_digest(install_dir) == before, "the installed program was changed"
     leftovers = list(client.downloads.rglob("*")) if client.downloads.exists() else []
-    assert not [p for p in leftovers if p.is_file()], f"files left in downloads: {leftovers}"
+    finals = [p for p in leftovers if p.is_file() and ".partial" not in p.name]
+    assert not finals, f"files left in downloads: {finals}"
 
 
 def current(feed: Feed) -> dict[str, Metadata[Any]]:

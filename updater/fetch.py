@@ -12,6 +12,13 @@ as python-tuf download exceptions so that tuf's own logic (for example "403/404 
 looking for a newer root means there is none") works unchanged; converting them into
 :mod:`updater.errors` happens at the caller.
 
+HTTPS certificates are checked against the operating system's trust store (the
+Windows certificate store, the macOS keychain, OpenSSL's system store on Linux) through
+``truststore``, so that a TLS-inspecting proxy whose root certificate IT installed in
+Windows is trusted like it is by the browsers; a ``ca_bundle`` from the configuration
+replaces the store. Certificate failures are explained in a sentence with a hint
+(:func:`describe_tls_error`).
+
 Hostile or broken servers are bounded by :class:`NetworkLimits`: a connect timeout, a
 read timeout (the longest silence allowed between two bytes) and a throughput floor
 that catches servers dripping a byte every few seconds, which a read timeout alone
@@ -23,18 +30,23 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import re
+import ssl
 import time
 import urllib.parse
 import urllib.request
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import requests
+import truststore
 import urllib3.exceptions
+from requests.adapters import DEFAULT_POOLBLOCK, HTTPAdapter
 from tuf.api import exceptions as tuf_exceptions
 from tuf.ngclient import FetcherInterface
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from updater.errors import ConfigError
 from updater.i18n import _
@@ -43,6 +55,7 @@ __all__ = [
     "DEFAULT_USER_AGENT",
     "FeedFetcher",
     "NetworkLimits",
+    "describe_tls_error",
     "feed_url",
     "make_session",
 ]
@@ -103,12 +116,71 @@ class NetworkLimits:
             )
 
 
+class _SystemTrustAdapter(HTTPAdapter):
+    """An :class:`~requests.adapters.HTTPAdapter` whose HTTPS connections verify
+    certificates with the operating system's trust store.
+
+    The given ``ssl_context`` (a :class:`truststore.SSLContext`) goes to the pool
+    manager and to every proxy manager, so it is used for direct connections and for
+    connections tunnelled through an HTTP proxy (``CONNECT``) alike. Nothing global is
+    patched: other sessions and libraries keep their own certificate handling.
+    """
+
+    def __init__(self, ssl_context: ssl.SSLContext) -> None:
+        # Set before HTTPAdapter.__init__, which calls init_poolmanager().
+        self._ssl_context = ssl_context
+        super().__init__()
+
+    def init_poolmanager(
+        self,
+        connections: int,
+        maxsize: int,
+        block: bool = DEFAULT_POOLBLOCK,
+        **pool_kwargs: Any,
+    ) -> None:
+        pool_kwargs.setdefault("ssl_context", self._ssl_context)
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        proxy_kwargs.setdefault("ssl_context", self._ssl_context)
+        return super().proxy_manager_for(proxy, **proxy_kwargs)
+
+    def cert_verify(
+        self,
+        conn: HTTPConnectionPool,
+        url: str,
+        verify: bool | str,
+        cert: str | tuple[str, str] | None,
+    ) -> None:
+        super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]
+        if verify is True and isinstance(conn, HTTPSConnectionPool):
+            # requests names its own (certifi) bundle here, which urllib3 would load
+            # into the context on every connection: the system store is the trust.
+            # A bundle path (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE) is still loaded, and
+            # then trusted in addition to the system store.
+            conn.ca_certs = None
+            conn.ca_cert_dir = None
+
+
 def make_session(*, ca_bundle: str | None = None, user_agent: str) -> requests.Session:
     """Create the HTTP session the updater uses; make one per process and share it.
 
-    Proxies come from the environment (``HTTP_PROXY``, ``HTTPS_PROXY``, ``NO_PROXY``,
-    and on Windows the system settings), as ``trust_env`` stays on. ``ca_bundle``
-    replaces the default certificate authorities, for feeds behind a private CA.
+    HTTPS certificates are verified against the operating system's trust store (the
+    Windows certificate store, the macOS keychain, OpenSSL's system store on Linux)
+    through ``truststore``: a TLS-inspecting proxy whose root certificate IT installed
+    in Windows is trusted, as it is by the browsers. Nothing global is patched
+    (``truststore.inject_into_ssl()`` is not used); the session's ``https://``
+    adapter carries its own context. ``ca_bundle`` replaces the system store with the
+    certificate authorities in that file, for feeds behind a private CA.
+
+    Proxies come from the environment, as ``trust_env`` stays on: ``HTTP_PROXY``,
+    ``HTTPS_PROXY``, ``NO_PROXY``, and on Windows, when none of those is set, the
+    system proxy settings, which ``urllib.request.getproxies()`` reads from the
+    registry (Internet Options: ``ProxyEnable``/``ProxyServer``, with ``ProxyOverride``
+    for the exceptions). A proxy auto-configuration script (PAC/WPAD) is not
+    evaluated: such networks need ``HTTPS_PROXY`` set or a fixed proxy in Windows.
+    ``REQUESTS_CA_BUNDLE`` and ``CURL_CA_BUNDLE`` are honoured too; without
+    ``ca_bundle`` their certificates are trusted in addition to the system store.
 
     Responses are requested without content encoding (``Accept-Encoding:
     identity``): feed files are signed byte for byte, and :class:`FeedFetcher`
@@ -120,7 +192,157 @@ def make_session(*, ca_bundle: str | None = None, user_agent: str) -> requests.S
     session.headers["Accept-Encoding"] = "identity"
     if ca_bundle is not None:
         session.verify = ca_bundle
+    else:
+        context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        session.mount("https://", _SystemTrustAdapter(context))
     return session
+
+
+# Certificate verification failures by error code: OpenSSL's X509_V_ERR_* (with a
+# ca_bundle, and with the system store on Linux), the Windows CERT_E_* that truststore
+# reports there, and the macOS errSec* codes.
+_UNTRUSTED, _EXPIRED, _NOT_YET_VALID, _WRONG_HOST = "untrusted", "expired", "not-yet", "host"
+_VERIFY_CODES: dict[int, str] = {
+    2: _UNTRUSTED,  # X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT
+    18: _UNTRUSTED,  # X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT
+    19: _UNTRUSTED,  # X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN
+    20: _UNTRUSTED,  # X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+    21: _UNTRUSTED,  # X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE
+    27: _UNTRUSTED,  # X509_V_ERR_CERT_UNTRUSTED
+    9: _NOT_YET_VALID,  # X509_V_ERR_CERT_NOT_YET_VALID
+    10: _EXPIRED,  # X509_V_ERR_CERT_HAS_EXPIRED
+    62: _WRONG_HOST,  # X509_V_ERR_HOSTNAME_MISMATCH
+    64: _WRONG_HOST,  # X509_V_ERR_IP_ADDRESS_MISMATCH
+    0x800B0109: _UNTRUSTED,  # CERT_E_UNTRUSTEDROOT
+    0x800B010A: _UNTRUSTED,  # CERT_E_CHAINING
+    0x800B010D: _UNTRUSTED,  # CERT_E_UNTRUSTEDTESTROOT
+    0x800B0112: _UNTRUSTED,  # CERT_E_UNTRUSTEDCA
+    0x800B0101: _EXPIRED,  # CERT_E_EXPIRED (also "not valid yet")
+    0x800B010F: _WRONG_HOST,  # CERT_E_CN_NO_MATCH
+    -67843: _UNTRUSTED,  # errSecNotTrusted
+    -67818: _EXPIRED,  # errSecCertificateExpired
+    -67819: _NOT_YET_VALID,  # errSecCertificateNotValidYet
+    -67602: _WRONG_HOST,  # errSecHostNameMismatch
+}
+# When there is no known code: words of OpenSSL's and urllib3's messages.
+_VERIFY_WORDS: tuple[tuple[str, str], ...] = (
+    ("self-signed", _UNTRUSTED),
+    ("self signed", _UNTRUSTED),
+    ("unable to get local issuer", _UNTRUSTED),
+    ("unable to get issuer", _UNTRUSTED),
+    ("unable to verify the first certificate", _UNTRUSTED),
+    ("not trusted", _UNTRUSTED),
+    ("not yet valid", _NOT_YET_VALID),
+    ("expired", _EXPIRED),
+    ("mismatch", _WRONG_HOST),
+    ("doesn't match", _WRONG_HOST),
+    ("does not match", _WRONG_HOST),
+)
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception inside it, nearest first: ``__cause__``,
+    ``__context__``, exceptions among ``args`` and urllib3's ``reason``."""
+    queue: deque[BaseException] = deque([exc])
+    seen: set[int] = set()
+    while queue:
+        current = queue.popleft()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        inner = (*current.args, current.__cause__, current.__context__)
+        reason = getattr(current, "reason", None)
+        queue.extend(e for e in (*inner, reason) if isinstance(e, BaseException))
+
+
+def _verify_kind(error: ssl.SSLCertVerificationError) -> str | None:
+    code = getattr(error, "verify_code", None)
+    if isinstance(code, int) and code in _VERIFY_CODES:
+        return _VERIFY_CODES[code]
+    text = str(getattr(error, "verify_message", None) or error).lower()
+    for words, kind in _VERIFY_WORDS:
+        if words in text:
+            return kind
+    return None
+
+
+def _verify_advice(kind: str) -> tuple[str, str]:
+    """What was wrong with the certificate, and what to do: translated sentences."""
+    if kind == _UNTRUSTED:
+        return (
+            _(
+                "The server's certificate was not issued by a certificate authority "
+                "that this PC trusts."
+            ),
+            _(
+                "If this network inspects HTTPS traffic, IT must install its certificate "
+                "in Windows or set ca_bundle in the configuration."
+            ),
+        )
+    if kind == _EXPIRED:
+        return (
+            _("The server's certificate is expired according to this PC's clock."),
+            _(
+                "Check this PC's date and time; if it is right, the server's certificate "
+                "has expired."
+            ),
+        )
+    if kind == _NOT_YET_VALID:
+        return (
+            _("The server's certificate is not valid yet according to this PC's clock."),
+            _(
+                "Check this PC's date and time; if it is right, the server's certificate "
+                "is not valid yet."
+            ),
+        )
+    return (
+        _("The server's certificate was issued for another address."),
+        _(
+            "The address may be wrong, or a proxy or captive portal is answering instead "
+            "of the update server."
+        ),
+    )
+
+
+def _ssl_words(error: ssl.SSLError) -> str:
+    """OpenSSL's words in ``error`` ("wrong version number"), without the
+    ``[SSL: CODE]`` prefix and the ``(_ssl.c:1006)`` suffix."""
+    text = str(error.strerror or error)
+    text = re.sub(r"^\[SSL(?:: [A-Z0-9_]+)?\]\s*", "", text)
+    return re.sub(r"\s*\(_ssl\.c:\d+\)$", "", text).strip() or str(error)
+
+
+def describe_tls_error(exc: BaseException) -> str | None:
+    """Explain, for a person, why a secure (HTTPS) connection failed.
+
+    ``exc`` is any exception of a download (a requests exception, an
+    :class:`ssl.SSLError`, a python-tuf ``DownloadError`` raised from one ...); the
+    TLS error is looked for inside it (``__cause__``, ``__context__``, ``args``).
+
+    Returns:
+        Translated text: what was wrong with the server's certificate (not trusted,
+        expired, not valid yet, issued for another address) followed by what to do
+        about it; for a certificate refused for another reason, or another TLS
+        failure, that reason. ``None`` when ``exc`` is not a TLS failure.
+    """
+    other: ssl.SSLError | None = None
+    for error in _causes(exc):
+        if isinstance(error, ssl.SSLCertVerificationError):
+            kind = _verify_kind(error)
+            if kind is not None:
+                return " ".join(_verify_advice(kind))
+            reason = getattr(error, "verify_message", None) or _ssl_words(error)
+            return _("The server's certificate could not be verified ({reason}).").format(
+                reason=reason
+            )
+        if other is None and isinstance(error, ssl.SSLError):
+            other = error
+    if other is not None:
+        return _("A secure connection could not be set up ({reason}).").format(
+            reason=_ssl_words(other)
+        )
+    return None
 
 
 def _reason(error: BaseException) -> str:
@@ -159,7 +381,9 @@ class FeedFetcher(FetcherInterface):
     * an HTTP error status, or a missing local file (as 404):
       ``DownloadHTTPError``;
     * no connection, a broken connection, an unreadable local file, an unsupported
-      URL: ``DownloadError`` (with the original exception as ``__cause__``);
+      URL: ``DownloadError`` (with the original exception as ``__cause__``); for a
+      certificate or other TLS failure its message says what went wrong and what to
+      do (:func:`describe_tls_error`);
     * silence longer than ``read_timeout`` or an average speed below the throughput
       floor: ``SlowRetrievalError``.
 
@@ -175,6 +399,11 @@ class FeedFetcher(FetcherInterface):
     def limits(self) -> NetworkLimits:
         """The limits this fetcher applies."""
         return self._limits
+
+    @property
+    def session(self) -> requests.Session:
+        """The HTTP session this fetcher uses (package downloads share it)."""
+        return self._session
 
     def _fetch(self, url: str) -> Iterator[bytes]:
         """Open ``url`` and return an iterator over its content.
@@ -221,6 +450,13 @@ class FeedFetcher(FetcherInterface):
                 )
             ) from e
         except requests.exceptions.RequestException as e:
+            tls_problem = describe_tls_error(e)
+            if tls_problem is not None:
+                raise tuf_exceptions.DownloadError(
+                    _("Could not connect securely to {url}. {problem}").format(
+                        url=shown, problem=tls_problem
+                    )
+                ) from e
             raise tuf_exceptions.DownloadError(
                 _("Could not connect to {url}: {error}").format(url=shown, error=_reason(e))
             ) from e

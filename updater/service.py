@@ -24,6 +24,7 @@ from packaging.version import InvalidVersion, Version
 from updater import __version__
 from updater.choose import Choice, Only, choose
 from updater.config import MachineConfig, ProductConfig
+from updater.download import CancelToken, DownloadProgress
 from updater.errors import (
     AppRunningError,
     CancelledError,
@@ -366,7 +367,14 @@ class UpdaterService:
         reboot = False
         try:
             self.observer.step(product.id, Step.DOWNLOAD)
-            feed.download(package, download)
+            token = CancelToken()
+
+            def on_progress(done: DownloadProgress) -> None:
+                self.observer.progress(product.id, Step.DOWNLOAD, done.done, done.total)
+                if self.observer.cancelled():
+                    token.cancel()
+
+            feed.download(package, download, progress=on_progress, cancel=token)
             file_list = None
             if isinstance(package, ZipPackage):
                 file_list = self._file_list(feed, product, release, package)
@@ -423,6 +431,9 @@ class UpdaterService:
         finally:
             with contextlib.suppress(OSError):
                 download.unlink()
+        for stale in self.state.downloads.glob("*.partial*"):  # other releases' leftovers
+            with contextlib.suppress(OSError):
+                stale.unlink()
         prune_snapshots(
             self.state.snapshots_dir,
             product.id,

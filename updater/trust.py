@@ -20,11 +20,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
 
+import requests
 from tuf.api import exceptions as tuf_errors
 from tuf.api.metadata import Metadata, TargetFile
 from tuf.api.serialization import DeserializationError
 from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
 
+from updater.download import CancelToken, ProgressCallback, download_target, target_url
 from updater.errors import (
     ConfigError,
     ExpiredMetadataError,
@@ -41,6 +43,7 @@ from updater.errors import (
     UnknownTargetError,
     UpdaterError,
 )
+from updater.fetch import FeedFetcher, NetworkLimits
 from updater.i18n import _
 from updater.manifest import Manifest, TargetRef, parse_manifest
 
@@ -220,27 +223,46 @@ class TrustedFeed:
             )
         return info
 
-    def download(self, ref: TargetRef, dest: Path) -> Path:
+    def download(
+        self,
+        ref: TargetRef,
+        dest: Path,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Path:
         """Download the target ``ref`` to ``dest``, verified against the signed metadata.
 
-        The file is written as ``dest`` + ``.partial`` and renamed only once its length
-        and SHA-256 are proven; on any failure no file is left at ``dest``.
+        The length and SHA-256 come from python-tuf's verified targets metadata
+        (:meth:`check_ref`); :func:`updater.download.download_target` streams, resumes
+        and verifies against them. A download that fails on the network or is cancelled
+        leaves ``dest.partial`` for the next attempt to resume; a wrong file is deleted.
+        Nothing is ever left at ``dest`` that is not the signed file.
 
         Raises:
-            IntegrityError: the downloaded file's length or hash is wrong.
-            TargetMismatchError, UnknownTargetError, TrustError, NetworkError, StorageError.
+            IntegrityError: the file's length or hash is wrong.
+            NetworkError, SlowRetrievalError, CancelledError, StorageError.
+            TargetMismatchError, UnknownTargetError, TrustError: as :meth:`check_ref`.
         """
         info = self.check_ref(ref)
-        partial = dest.with_name(dest.name + ".partial")
+        sha256 = info.hashes["sha256"]
+        url = target_url(self.base_url + TARGETS_DIR + "/", info.path, sha256)
+        session = self._fetcher.session if isinstance(self._fetcher, FeedFetcher) else None
+        limits = self._fetcher.limits if isinstance(self._fetcher, FeedFetcher) else None
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            self._updater.download_target(info, filepath=str(partial))
-            partial.replace(dest)
-        except (tuf_errors.RepositoryError, tuf_errors.DownloadError, OSError) as exc:
-            with contextlib.suppress(OSError):
-                partial.unlink()
+        except OSError as exc:
             self._raise_converted(exc, what=ref.target, target=True, package=True)
-        return dest
+        return download_target(
+            session or requests.Session(),
+            url,
+            dest,
+            length=info.length,
+            sha256=sha256,
+            limits=limits or NetworkLimits(),
+            progress=progress,
+            cancel=cancel,
+        )
 
     # -- error conversion ----------------------------------------------------------------
 
