@@ -25,13 +25,12 @@ from tests.nginx import NginxServer, nginx_server
 from updater.download import (
     CancelToken,
     DownloadProgress,
-    HTTPStatusError,
     download_target,
-    parse_retry_after,
     target_url,
 )
 from updater.errors import (
     CancelledError,
+    HTTPStatusError,
     IntegrityError,
     NetworkError,
     SlowRetrievalError,
@@ -389,17 +388,6 @@ def test_429_with_retry_after_date(
         _download(session, small, faulty.url, tmp_path / "tpv.zip")
     assert caught.value.retry_after is not None
     assert 80 <= caught.value.retry_after <= 91
-
-
-def test_parse_retry_after() -> None:
-    now = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
-    assert parse_retry_after("120", now) == 120
-    assert parse_retry_after(" 0 ", now) == 0
-    assert parse_retry_after("Sun, 01 Mar 2026 12:02:30 GMT", now) == 150
-    assert parse_retry_after("Sun, 01 Mar 2026 11:00:00 GMT", now) == 0
-    assert parse_retry_after("Sunday, 01-Mar-26 12:01:00 GMT", now) == 60
-    for bad in ("", "soon", "-5", "1.5"):
-        assert parse_retry_after(bad, now) is None
 
 
 def test_404_names_the_file(

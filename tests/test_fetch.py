@@ -386,3 +386,16 @@ def test_server_refuses_paths_outside_root(
     with pytest.raises(DownloadHTTPError) as info:
         FeedFetcher(session).download_bytes(server.url + "%2E%2E/secret", 100)
     assert info.value.status_code == 404
+
+
+def test_total_deadline_stops_a_steady_trickle(tmp_path: Path) -> None:
+    """Fast enough for the throughput floor, but never finishing: the deadline ends it."""
+    (tmp_path / "big.json").write_bytes(b"x" * 100_000)
+    for server in feed_server(tmp_path):
+        server.override("big.json", drip=(2000, 0.1))  # 20 kB/s, over the floor
+        limits = NetworkLimits(min_bytes_per_second=100, metadata_deadline_seconds=1.0)
+        fetcher = FeedFetcher(requests.Session(), limits)
+        started = time.monotonic()
+        with pytest.raises(SlowRetrievalError, match="took more than 1 seconds"):
+            fetcher.download_bytes(server.url + "big.json", 200_000)
+        assert time.monotonic() - started < 5

@@ -11,6 +11,7 @@ from tests.feedkit import Client, Feed
 from tests.feedserver import FeedServer, feed_server
 from updater.errors import (
     ConfigError,
+    HTTPStatusError,
     IntegrityError,
     ManifestError,
     NetworkError,
@@ -87,3 +88,13 @@ def test_second_check_downloads_only_the_timestamp(
     server.requests_log.clear()
     client.check()
     assert server.requests_log == ["/metadata/2.root.json", "/metadata/timestamp.json"]
+
+
+def test_retry_after_of_a_busy_server_reaches_the_caller(
+    feed: Feed, server: FeedServer, tmp_path: Path
+) -> None:
+    """A 503 with Retry-After on a poll: the schedule gets the seconds to wait."""
+    server.override("metadata/timestamp.json", status=503, headers={"Retry-After": "120"})
+    with pytest.raises(HTTPStatusError) as caught:
+        Client(server.url, feed.root, tmp_path / "state").check()
+    assert (caught.value.status, caught.value.retry_after) == (503, 120.0)

@@ -50,7 +50,6 @@ hashing, limits and progress reports; an interrupted copy also resumes.
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import hashlib
 import http.client
 import json
@@ -72,6 +71,7 @@ from tuf.api import exceptions as tuf_exceptions
 
 from updater.errors import (
     CancelledError,
+    HTTPStatusError,
     IntegrityError,
     NetworkError,
     SlowRetrievalError,
@@ -79,14 +79,13 @@ from updater.errors import (
 )
 from updater.fetch import NetworkLimits, _file_url_to_path, _reason, _redact
 from updater.i18n import _
+from updater.schedule import parse_retry_after
 
 __all__ = [
     "CancelToken",
     "DownloadProgress",
-    "HTTPStatusError",
     "ProgressCallback",
     "download_target",
-    "parse_retry_after",
     "target_url",
 ]
 
@@ -148,23 +147,6 @@ class CancelToken:
         return self._event.wait(timeout)
 
 
-class HTTPStatusError(NetworkError):
-    """The server answered a package request with an error status.
-
-    Attributes:
-        status: The HTTP status code.
-        retry_after: Seconds the server asked to wait before trying again
-            (``Retry-After`` on a 429 or 503), or None.
-    """
-
-    def __init__(
-        self, message: str, *, hint: str | None = None, status: int, retry_after: float | None
-    ) -> None:
-        super().__init__(message, hint=hint)
-        self.status = status
-        self.retry_after = retry_after
-
-
 def target_url(targets_base_url: str, target_path: str, sha256: str) -> str:
     """The consistent-snapshot URL of a target, as python-tuf forms it.
 
@@ -176,29 +158,6 @@ def target_url(targets_base_url: str, target_path: str, sha256: str) -> str:
     base = targets_base_url if targets_base_url.endswith("/") else targets_base_url + "/"
     dirname, sep, basename = target_path.rpartition("/")
     return f"{base}{dirname}{sep}{sha256}.{basename}"
-
-
-def parse_retry_after(value: str, now: datetime) -> float | None:
-    """Seconds to wait according to a ``Retry-After`` header, or None if it is invalid.
-
-    Both forms are understood: a number of seconds (``"120"``) and an HTTP date
-    (``"Wed, 21 Oct 2015 07:28:00 GMT"``), counted from ``now`` (a naive ``now`` is
-    taken as UTC). A date in the past means 0.
-    """
-    text = value.strip()
-    if not text:
-        return None
-    if text.isdigit():
-        return float(int(text))
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 # --- the download ------------------------------------------------------------------------

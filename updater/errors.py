@@ -107,6 +107,30 @@ class NetworkError(FeedError):
     code = "network"
 
 
+class HTTPStatusError(NetworkError):
+    """The server answered with an error status.
+
+    Attributes:
+        status: The HTTP status code.
+        retry_after: Seconds the server asked to wait before trying again
+            (``Retry-After`` on a 429 or 503), or None.
+    """
+
+    code = "network.http"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        status: int,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.retry_after = retry_after
+
+
 class SlowRetrievalError(NetworkError):
     """The server sent data too slowly or took too long in total."""
 

@@ -37,6 +37,7 @@ import urllib.request
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -50,6 +51,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from updater.errors import ConfigError
 from updater.i18n import _
+from updater.schedule import parse_retry_after
 
 __all__ = [
     "DEFAULT_USER_AGENT",
@@ -88,9 +90,10 @@ class NetworkLimits:
             floor.
         throughput_grace_seconds: The floor only applies after this many seconds of
             one transfer, so that slow starts and small files are not punished.
-        metadata_deadline_seconds: Total time allowed for one metadata refresh. The
-            fetcher itself does not use it: a refresh spans several downloads, so it
-            is enforced by whoever drives the refresh.
+        metadata_deadline_seconds: Total time allowed for one file fetched through
+            :class:`FeedFetcher` (TUF metadata, the manifest, a file list), however
+            steadily the server trickles it. Packages, which may be large, have the
+            throughput floor instead (:mod:`updater.download`).
         chunk_size: The most bytes read (and handed to python-tuf) at a time.
         user_agent: ``User-Agent`` header for :func:`make_session`.
     """
@@ -99,7 +102,7 @@ class NetworkLimits:
     read_timeout: float = 30.0
     min_bytes_per_second: int = 2048
     throughput_grace_seconds: float = 10.0
-    metadata_deadline_seconds: float = 60.0
+    metadata_deadline_seconds: float = 120.0
     chunk_size: int = 65536
     user_agent: str = DEFAULT_USER_AGENT
 
@@ -160,6 +163,22 @@ class _SystemTrustAdapter(HTTPAdapter):
             # then trusted in addition to the system store.
             conn.ca_certs = None
             conn.ca_cert_dir = None
+
+
+class RetryAfterHTTPError(tuf_exceptions.DownloadHTTPError):
+    """python-tuf's HTTP error, with the server's ``Retry-After`` (seconds) when it sent
+    one on a 429 or 503, so that the poll schedule can honour it."""
+
+    def __init__(self, message: str, status_code: int, *, retry_after: float | None) -> None:
+        super().__init__(message, status_code)
+        self.retry_after = retry_after
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    header = response.headers.get("Retry-After")
+    if response.status_code not in (429, 503) or header is None:
+        return None
+    return parse_retry_after(header, datetime.now(UTC))
 
 
 def make_session(*, ca_bundle: str | None = None, user_agent: str) -> requests.Session:
@@ -463,11 +482,12 @@ class FeedFetcher(FetcherInterface):
 
         try:
             if response.status_code >= 400:
-                raise tuf_exceptions.DownloadHTTPError(
+                raise RetryAfterHTTPError(
                     _("The server answered {status} {reason} for {url}.").format(
                         status=response.status_code, reason=response.reason or "", url=shown
                     ),
                     response.status_code,
+                    retry_after=_retry_after(response),
                 )
             encoding = response.headers.get("Content-Encoding", "").strip().lower()
             if encoding not in ("", "identity"):
@@ -519,6 +539,13 @@ class FeedFetcher(FetcherInterface):
                     return
                 received += len(chunk)
                 elapsed = time.monotonic() - started
+                if elapsed > limits.metadata_deadline_seconds:
+                    raise tuf_exceptions.SlowRetrievalError(
+                        _(
+                            "The download of {url} took more than {seconds:.0f} seconds; "
+                            "it was stopped."
+                        ).format(url=shown, seconds=limits.metadata_deadline_seconds)
+                    )
                 if (
                     limits.min_bytes_per_second > 0
                     and elapsed > limits.throughput_grace_seconds

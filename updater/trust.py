@@ -30,6 +30,7 @@ from updater.download import CancelToken, ProgressCallback, download_target, tar
 from updater.errors import (
     ConfigError,
     ExpiredMetadataError,
+    HTTPStatusError,
     IntegrityError,
     ManifestError,
     MetadataTooLargeError,
@@ -389,9 +390,11 @@ def _convert(
                     "uploaded, try again later."
                 ),
             )
-        return NetworkError(
+        return HTTPStatusError(
             _("The update server answered with error {status}.").format(status=exc.status_code),
             hint=_("Try again later."),
+            status=exc.status_code,
+            retry_after=getattr(exc, "retry_after", None),
         )
     if isinstance(exc, tuf_errors.DownloadError):
         return NetworkError(
