@@ -22,6 +22,7 @@ from updater.errors import (
     AppRunningError,
     BusyError,
     InstallError,
+    NetworkError,
     PreflightError,
     RollbackError,
     RolledBackError,
@@ -415,3 +416,24 @@ def test_a_stale_mirror_cannot_downgrade_and_the_next_one_is_used(
         )  # fmt: skip
         with pytest.raises(RollbackError):
             UpdaterService(load_config(only_stale)).check()
+
+
+def test_unreachable_feed_shows_the_last_verified_check(shop: Shop, tmp_path: Path) -> None:
+    shop.publish("1.0.1")
+    online = shop.service.check()
+    assert not online.offline
+    config = write_config(
+        tmp_path / "offline.toml", url="http://127.0.0.1:9/",
+        root=shop.service.config.feed.root, install=shop.install_dir, data=shop.data_dir,
+        state=shop.service.state.root,
+    )  # fmt: skip
+    offline = UpdaterService(load_config(config)).check()
+    assert offline.offline
+    assert abs((offline.checked_at - online.checked_at).total_seconds()) < 5
+    [choice] = offline.choices
+    assert choice.offer is not None and str(choice.offer.version) == "1.0.1"
+    # a kept manifest that does not match what was verified is never shown
+    kept = shop.service.state.root / "last-manifest.json"
+    kept.write_bytes(kept.read_bytes().replace(b"1.0.1", b"9.9.9"))
+    with pytest.raises(NetworkError):
+        UpdaterService(load_config(config)).check()

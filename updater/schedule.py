@@ -37,14 +37,11 @@ Persistence
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
 import json
 import logging
 import math
-import os
 import re
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -53,8 +50,8 @@ from random import Random
 from typing import TYPE_CHECKING, Any
 
 from updater.errors import StorageError
+from updater.fsutil import write_atomic
 from updater.i18n import _
-from updater.platform import current as current_platform
 
 if TYPE_CHECKING:
     from updater.config import MachineConfig
@@ -525,21 +522,10 @@ def _load_json_object(raw: bytes) -> dict[str, Any]:
 
 
 def _write_json(path: Path, data: Mapping[str, object]) -> None:
-    """Write ``data`` to ``path`` atomically: temp file, fsync, ``os.replace``."""
+    """Write ``data`` to ``path`` atomically (see :func:`updater.fsutil.write_atomic`)."""
     payload = (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8")
-    folder = path.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        temp = folder / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
-        try:
-            with temp.open("xb") as handle:
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-            temp.replace(path)  # os.replace: atomic, overwrites
-        finally:
-            with contextlib.suppress(OSError):
-                temp.unlink(missing_ok=True)
+        write_atomic(path, payload)
     except OSError as exc:
         raise StorageError(
             _("Cannot write to the updater's folder {path}: {error}").format(
@@ -547,5 +533,3 @@ def _write_json(path: Path, data: Mapping[str, object]) -> None:
             ),
             hint=_("Check the disk space and the folder's permissions."),
         ) from exc
-    with contextlib.suppress(OSError):  # only the rename's durability is at stake
-        current_platform.fsync_dir(folder)

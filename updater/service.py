@@ -9,6 +9,7 @@ are errors of :mod:`updater.errors`. It never prints, prompts or exits.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
 import shutil
 import uuid
@@ -40,13 +41,21 @@ from updater.errors import (
 )
 from updater.fetch import FeedFetcher, NetworkLimits, make_session
 from updater.filelist import FileList
+from updater.fsutil import write_atomic
 from updater.health import check_health, read_installed_version, run_command
 from updater.history import History, HistoryEntry, Operation, Outcome
 from updater.i18n import _
-from updater.manifest import InstallerPackage, Manifest, Release, ZipPackage
+from updater.manifest import InstallerPackage, Manifest, Release, ZipPackage, parse_manifest
 from updater.observer import NullObserver, Observer, Step
 from updater.platform import current as current_platform
 from updater.platform.base import Platform
+from updater.schedule import (
+    LAST_CHECK_FILE,
+    LastCheck,
+    load_last_check,
+    save_last_check,
+    usable_offline,
+)
 from updater.state import StateDir
 from updater.transaction import (
     Entry,
@@ -67,15 +76,21 @@ IfRunning = Literal["fail", "wait", "close"]
 INSTALLER_TIMEOUT = 1800.0
 _SPACE_MARGIN = 50 * 1024 * 1024
 _VERSION_IN_TEXT = re.compile(r"\d+(?:\.\d+)+")
+LAST_MANIFEST_FILE = "last-manifest.json"
 
 
 @dataclass(frozen=True)
 class CheckResult:
-    """What a check found, product by product."""
+    """What a check found, product by product.
+
+    ``offline`` is True when the feed could not be reached and this is what the last
+    successful check (at ``checked_at``) found, shown while its signatures are valid.
+    """
 
     channel: str
     choices: tuple[Choice, ...]
     checked_at: datetime
+    offline: bool = False
 
 
 @dataclass(frozen=True)
@@ -185,20 +200,61 @@ class UpdaterService:
         reachable, an error page, or metadata python-tuf refuses: older, tampered) moves
         on to the next; the trusted metadata is shared, so no mirror can downgrade this
         PC. When all fail, the most serious failure is raised (a refused feed before a
-        network problem).
+        network problem). The manifest of a successful check is kept for
+        :meth:`_offline_manifest`.
 
         Raises:
             TrustError, ManifestError, NetworkError: no address gave a usable manifest.
         """
         failures: list[FeedError] = []
+        channel = self.config.feed.channel
         for url in self.config.feed.urls:
             feed = self._feed(url)
             try:
-                return feed, feed.manifest(self.config.feed.channel)
+                data = feed.manifest_bytes(channel)
+                manifest = parse_manifest(data, expected_channel=channel)
             except FeedError as exc:
                 failures.append(exc)
+                continue
+            self._remember(feed, data, manifest)
+            return feed, manifest
         serious = [f for f in failures if not isinstance(f, NetworkError)]
         raise (serious or failures)[0]
+
+    def _remember(self, feed: TrustedFeed, data: bytes, manifest: Manifest) -> None:
+        """Keep the verified manifest and until when its signatures hold (offline view)."""
+        until = feed.trusted_until()
+        if until is None:
+            return
+        try:
+            write_atomic(self.state.root / LAST_MANIFEST_FILE, data)
+            save_last_check(
+                self.state.root / LAST_CHECK_FILE,
+                LastCheck(
+                    checked_at=datetime.now(UTC),
+                    channel=manifest.channel,
+                    manifest_sha256=hashlib.sha256(data).hexdigest(),
+                    expires=until,
+                    summary={},
+                ),
+            )
+        except (OSError, UpdaterError):
+            pass  # the offline view is a convenience: never fail a check for it
+
+    def _offline_manifest(self) -> tuple[Manifest, datetime] | None:
+        """The last verified manifest and when it was checked, while still trustworthy."""
+        last = load_last_check(self.state.root / LAST_CHECK_FILE)
+        if last is None or last.channel != self.config.feed.channel:
+            return None
+        if not usable_offline(last, datetime.now(UTC)):
+            return None
+        try:
+            data = (self.state.root / LAST_MANIFEST_FILE).read_bytes()
+        except OSError:
+            return None
+        if hashlib.sha256(data).hexdigest() != last.manifest_sha256:
+            return None
+        return parse_manifest(data, expected_channel=last.channel), last.checked_at
 
     def _root_bytes(self) -> bytes:
         try:
@@ -280,6 +336,19 @@ class UpdaterService:
                 choices = tuple(
                     self._choose(manifest, p, ignore_rollout=ignore_rollout) for p in wanted
                 )
+            except NetworkError as exc:
+                offline = self._offline_manifest()
+                history.record(
+                    Operation.CHECK, Outcome.FAILED, error_code=exc.code, message=exc.message,
+                    started_at=started,
+                )  # fmt: skip
+                if offline is None:
+                    raise
+                manifest, checked_at = offline
+                choices = tuple(
+                    self._choose(manifest, p, ignore_rollout=ignore_rollout) for p in wanted
+                )
+                return CheckResult(self.config.feed.channel, choices, checked_at, offline=True)
             except UpdaterError as exc:
                 history.record(
                     Operation.CHECK, Outcome.FAILED, error_code=exc.code, message=exc.message,

@@ -48,6 +48,7 @@ from updater.errors import (
     UpdaterError,
 )
 from updater.filelist import FileEntry, FileList, describe_tree
+from updater.fsutil import write_atomic
 from updater.health import run_command
 from updater.i18n import _
 from updater.observer import Observer, Step
@@ -342,12 +343,7 @@ class SnapshotRecord:
 
     def write(self, directory: Path) -> None:
         data = json.dumps(asdict(self), indent=2, ensure_ascii=False).encode()
-        tmp = directory / (SNAPSHOT_FILE + ".tmp")
-        with tmp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(directory / SNAPSHOT_FILE)
+        write_atomic(directory / SNAPSHOT_FILE, data)
 
     @classmethod
     def load(cls, directory: Path) -> SnapshotRecord:

@@ -202,9 +202,15 @@ class TrustedFeed:
             UnknownTargetError: the feed has no such channel or lists unsigned files.
             TrustError, NetworkError, StorageError: as :meth:`refresh`.
         """
-        data = self.read_target(manifest_target(channel), what=_("the release manifest"))
-        manifest = parse_manifest(data, expected_channel=channel)
-        return manifest
+        return parse_manifest(self.manifest_bytes(channel), expected_channel=channel)
+
+    def manifest_bytes(self, channel: str) -> bytes:
+        """The verified bytes of the release manifest of ``channel``.
+
+        Raises:
+            as :meth:`manifest`, except ManifestError.
+        """
+        return self.read_target(manifest_target(channel), what=_("the release manifest"))
 
     def check_ref(self, ref: TargetRef) -> TargetFile:
         """The signed description of ``ref``, proven to agree with what the manifest says.
@@ -272,6 +278,18 @@ class TrustedFeed:
     ) -> NoReturn:
         """Turn a python-tuf, network or OS exception into ours and raise it."""
         raise _convert(exc, what=what, target=target, package=package, feed=self) from exc
+
+    def trusted_until(self) -> datetime | None:
+        """The earliest expiry of the top-level metadata this check verified (after
+        :meth:`refresh`): until then, what it says may be shown while offline."""
+        expiries = []
+        for role in _ROLES:
+            try:
+                md = Metadata.from_file(str(self.cache_dir / METADATA_DIR / f"{role}.json"))
+            except Exception:  # not refreshed yet, or not persisted: unknown
+                return None
+            expiries.append(md.signed.expires)
+        return min(expiries)
 
     def expiry_of(self, role: str) -> datetime | None:
         """When the last copy of ``role`` we saw expires(d), for messages only; never trusted."""

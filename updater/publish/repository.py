@@ -49,6 +49,7 @@ from tuf.api.serialization.json import JSONSerializer
 
 from updater.errors import ManifestError, PublishError, SigningKeyError, UpdaterError
 from updater.fetch import FeedFetcher, NetworkLimits, feed_url, make_session
+from updater.fsutil import write_atomic
 from updater.i18n import _
 from updater.manifest import (
     MANIFEST_MEDIA_TYPE,
@@ -80,22 +81,6 @@ INSTALLER_FORMATS = ("exe", "msi")
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file, fsync and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            Path(tmp).unlink()
-        raise
 
 
 def _json_bytes(document: Any) -> bytes:
@@ -286,10 +271,10 @@ class FeedRepository:
             metadata_dir.mkdir(parents=True)
             (workdir / FEED_DIR / "targets").mkdir()
             root_bytes = root_md.to_bytes(_serializer("root"))
-            _write_atomic(metadata_dir / "1.root.json", root_bytes)
-            _write_atomic(metadata_dir / "root.json", root_bytes)
-            _write_atomic(workdir / RELEASES_FILE, _json_bytes({"format": 1, "products": {}}))
-            _write_atomic(workdir / SETTINGS_FILE, settings.to_json())
+            write_atomic(metadata_dir / "1.root.json", root_bytes)
+            write_atomic(metadata_dir / "root.json", root_bytes)
+            write_atomic(workdir / RELEASES_FILE, _json_bytes({"format": 1, "products": {}}))
+            write_atomic(workdir / SETTINGS_FILE, settings.to_json())
             repo = cls(workdir)
             repo.publish(keyring, now=now)
         except BaseException:
@@ -412,7 +397,7 @@ class FeedRepository:
                 product["name"] = spec.product_name
             document["products"][spec.product] = product
             self._check_release(spec.product, product, record)
-            _write_atomic(self.workdir / RELEASES_FILE, _json_bytes(document))
+            write_atomic(self.workdir / RELEASES_FILE, _json_bytes(document))
         except BaseException:
             for path in written:
                 with contextlib.suppress(OSError):
@@ -445,7 +430,7 @@ class FeedRepository:
             else:
                 record.pop("critical", None)
         self._check_release(product, document["products"][product], record)
-        _write_atomic(self.workdir / RELEASES_FILE, _json_bytes(document))
+        write_atomic(self.workdir / RELEASES_FILE, _json_bytes(document))
         return record
 
     def remove_release(self, product: str, version: str) -> dict[str, Any]:
@@ -476,7 +461,7 @@ class FeedRepository:
         releases.remove(record)
         if not releases:
             del document["products"][product]
-        _write_atomic(self.workdir / RELEASES_FILE, _json_bytes(document))
+        write_atomic(self.workdir / RELEASES_FILE, _json_bytes(document))
         for ref in refs:
             stored = self.target_file(ref["target"], ref["sha256"])
             with contextlib.suppress(OSError):
@@ -799,7 +784,7 @@ class FeedRepository:
         for path, data in manifest_files:
             stored = self.target_file(path, wanted[path].hashes["sha256"])
             if not stored.exists():
-                _write_atomic(stored, data)
+                write_atomic(stored, data)
                 new_files.append(stored)
         staged: dict[str, bytes] = {}
         if "targets" in result.signed:
@@ -823,11 +808,11 @@ class FeedRepository:
         # Publish: versioned files first, root next, timestamp.json last.
         for name, data in staged.items():
             if not name.endswith(".root.json"):
-                _write_atomic(self.metadata_dir / name, data)
+                write_atomic(self.metadata_dir / name, data)
         if root_bytes is not None and new_root is not None:
-            _write_atomic(self.metadata_dir / f"{new_root.signed.version}.root.json", root_bytes)
-            _write_atomic(self.metadata_dir / "root.json", root_bytes)
-        _write_atomic(self.metadata_dir / "timestamp.json", timestamp_bytes)
+            write_atomic(self.metadata_dir / f"{new_root.signed.version}.root.json", root_bytes)
+            write_atomic(self.metadata_dir / "root.json", root_bytes)
+        write_atomic(self.metadata_dir / "timestamp.json", timestamp_bytes)
         result.expires = {
             "root": root.expires,
             "targets": targets_md.signed.expires,

@@ -1,0 +1,33 @@
+"""Crash-safe writes of the updater's own small files (state, settings, metadata)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from pathlib import Path
+
+from updater.platform import current as current_platform
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that a crash leaves the old or the new content:
+    a temp file in the same folder, fsynced, ``os.replace``d, then the folder fsynced.
+
+    Raises:
+        OSError: the folder or the file cannot be written (nothing replaced ``path``).
+    """
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    temp = folder / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
+    try:
+        with temp.open("xb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temp.replace(path)
+    finally:
+        with contextlib.suppress(OSError):
+            temp.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # only the rename's durability is at stake
+        current_platform.fsync_dir(folder)
