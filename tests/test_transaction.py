@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -369,3 +370,15 @@ def test_thousands_of_files_update_and_roll_back_exactly(tmp_path: Path) -> None
     new_version_writes_data(machine)
     assert tx.abort_or_roll_back() == Entry.ROLLED_BACK
     assert_old(machine)
+
+
+def test_rollback_keeps_empty_data_folders(machine: Machine) -> None:
+    (machine.data_dir / "exports" / "2026").mkdir(parents=True)
+    tx = begin(machine)
+    tx.stage(machine.package, machine.file_list)
+    tx.snapshot()
+    tx.swap()
+    new_version_writes_data(machine)
+    shutil.rmtree(machine.data_dir / "exports")
+    tx.abort_or_roll_back()
+    assert (machine.data_dir / "exports" / "2026").is_dir()

@@ -189,13 +189,14 @@ Progress = Callable[[int, int], None]
 _ATTR_REPARSE_POINT = 0x400  # FILE_ATTRIBUTE_REPARSE_POINT (junctions and links on Windows)
 
 
-def describe_tree(root: Path, *, progress: Progress | None = None) -> FileList:
-    """The file list of what is in ``root`` now (regular files only, hashed streaming).
+def regular_files(root: Path) -> list[tuple[str, Path, int]]:
+    """Every regular file under ``root`` as (POSIX relative path, path, size), sorted;
+    empty folders are not listed.
 
     Raises:
         ArchiveError: ``root`` holds a link, junction or special file (the updater does
             not move what it cannot prove it restores).
-        OSError: a file cannot be read.
+        OSError: a folder cannot be read.
     """
     found: list[tuple[str, Path, int]] = []
     pending = [(root, "")]
@@ -221,6 +222,17 @@ def describe_tree(root: Path, *, progress: Progress | None = None) -> FileList:
                     raise ArchiveError(
                         _("{path} is not a regular file or directory.").format(path=entry.path)
                     )
+    return sorted(found)
+
+
+def describe_tree(root: Path, *, progress: Progress | None = None) -> FileList:
+    """The file list of what is in ``root`` now (regular files only, hashed streaming).
+
+    Raises:
+        ArchiveError: as :func:`regular_files`.
+        OSError: a file cannot be read.
+    """
+    found = regular_files(root)
     total = sum(size for _path, _source, size in found)
     done = 0
     entries: list[FileEntry] = []

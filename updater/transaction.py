@@ -47,7 +47,7 @@ from updater.errors import (
     StorageError,
     UpdaterError,
 )
-from updater.filelist import FileEntry, FileList, describe_tree
+from updater.filelist import FileEntry, FileList, describe_tree, regular_files
 from updater.fsutil import write_atomic
 from updater.health import run_command
 from updater.i18n import _
@@ -275,12 +275,28 @@ def copy_verified(src: Path, dst: Path, on_chunk: Callable[[int], None]) -> File
         if written.sha256 != sha:
             raise StorageError(_("The copy of {path} is damaged.").format(path=src))
         return FileList((written,))
-    source_list = describe_tree(src)
-    for directory, _dirs, files in os.walk(src):
-        relative = Path(directory).relative_to(src)
-        (dst / relative).mkdir(parents=True, exist_ok=True)
-        for name in files:
-            _copy_file(Path(directory) / name, dst / relative / name, on_chunk)
+    # One read of the source: its list is made of the hashes taken while copying.
+    entries: list[FileEntry] = []
+    folders: set[Path] = {dst}
+    dst.mkdir(parents=True)
+    for relative, source, _size in regular_files(src):
+        target = dst.joinpath(*relative.split("/"))
+        if target.parent not in folders:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            folders.update(target.parent.parents)
+            folders.add(target.parent)
+        sha = _copy_file(source, target, on_chunk)
+        entries.append(FileEntry(relative, target.stat().st_size, sha))
+    for directory, subdirs, _files in os.walk(src):  # empty folders too (exports/, logs/)
+        for name in subdirs:
+            made = dst / Path(directory).relative_to(src) / name
+            if made not in folders:
+                made.mkdir(exist_ok=True)
+                folders.add(made)
+    for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
+        if folder == dst or dst in folder.parents:
+            current_platform.fsync_dir(folder)  # the new entries survive a power cut
+    source_list = FileList(tuple(entries))
     try:
         verify_tree(dst, source_list)
     except ArchiveError as exc:
