@@ -17,6 +17,7 @@ from tests.apps import install_app
 from tests.enginekit import make_data, tree
 from tests.feedkit import Feed
 from tests.feedserver import FeedServer, feed_server
+from tests.nginx import nginx_server
 from updater.config import load_config
 from updater.errors import (
     AppRunningError,
@@ -26,7 +27,9 @@ from updater.errors import (
     PreflightError,
     RollbackError,
     RolledBackError,
+    UpdaterError,
 )
+from updater.fetch import NetworkLimits
 from updater.history import Operation, Outcome
 from updater.observer import NullObserver, Step
 from updater.publish.keys import KeyRing, generate_key
@@ -437,3 +440,60 @@ def test_unreachable_feed_shows_the_last_verified_check(shop: Shop, tmp_path: Pa
     kept.write_bytes(kept.read_bytes().replace(b"1.0.1", b"9.9.9"))
     with pytest.raises(NetworkError):
         UpdaterService(load_config(config)).check()
+
+
+# --- a shop on a bad network: every fault leaves the install untouched, then it works ---
+
+
+def package_path(shop: Shop, version: str) -> str:
+    target = f"packages/tpv/{version}/tpv-{version}.zip"
+    info = shop.feed.repo.current()["targets"].signed.targets[target]
+    stored = shop.feed.repo.target_file(target, info.hashes["sha256"])
+    return str(stored.relative_to(shop.feed.repo.feed_dir))
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        ({"drip": (200, 0.5)}, "SlowRetrievalError"),
+        ({"early_close": True}, "NetworkError"),
+        ({"status": 503, "headers": {"Retry-After": "60"}}, "HTTPStatusError"),
+        ({"body": b"<html><body>Hotel WiFi login</body></html>"}, "IntegrityError"),
+    ],
+    ids=["stall", "early-close", "busy", "html"],
+)  # fmt: skip
+def test_download_faults_change_nothing_and_a_later_attempt_works(
+    shop: Shop, fault: dict[str, object], error: str
+) -> None:
+    shop.publish("1.0.1")
+    before = tree(shop.install_dir)
+    limits = NetworkLimits(min_bytes_per_second=5000, throughput_grace_seconds=0.5)
+    service = UpdaterService(shop.service.config, limits=limits)
+    path = package_path(shop, "1.0.1")
+    if fault.pop("early_close", False):  # the right Content-Length, then the line drops
+        real = (shop.feed.repo.feed_dir / path).read_bytes()
+        fault = {
+            "body": real[:1000],
+            "headers": {"Content-Length": str(len(real)), "Connection": "close"},
+        }
+    shop.server.override(path, **fault)  # type: ignore[arg-type]
+    with pytest.raises(UpdaterError) as caught:
+        service.update("tpv")
+    assert type(caught.value).__name__ == error
+    assert tree(shop.install_dir) == before
+    assert service.snapshots("tpv") == []
+    shop.server.clear_overrides()
+    assert service.update("tpv").outcome == "updated"
+    assert (shop.install_dir / "VERSION").read_text() == "1.0.1\n"
+
+
+def test_update_from_a_feed_hosted_on_nginx(shop: Shop, tmp_path: Path) -> None:
+    """The feed folder as a publisher would host it: a plain static web server."""
+    shop.publish("1.0.1")
+    for nginx in nginx_server(shop.feed.repo.feed_dir):
+        config = write_config(
+            tmp_path / "nginx.toml", url=nginx.url, root=shop.service.config.feed.root,
+            install=shop.install_dir, data=shop.data_dir, state=shop.service.state.root,
+        )  # fmt: skip
+        assert UpdaterService(load_config(config)).update("tpv").outcome == "updated"
+        assert 200 in {entry.status for entry in nginx.requests(at_least=3)}
