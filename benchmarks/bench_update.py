@@ -503,7 +503,9 @@ class StepClock:
     def step(self, product: str, step: Step) -> None:
         self.marks.append((step, time.perf_counter()))
 
-    def progress(self, product: str, step: Step, done: int, total: int | None) -> None:
+    def progress(
+        self, product: str, step: Step, done: int, total: int | None, rate: float | None = None
+    ) -> None:
         return None
 
     def journal(self, product: str, entry: str) -> None:

@@ -34,7 +34,9 @@ class Killer(NullObserver):
     def journal(self, product: str, entry: str) -> None:
         self._tick("journal")
 
-    def progress(self, product: str, step: Step, done: int, total: int | None) -> None:
+    def progress(
+        self, product: str, step: Step, done: int, total: int | None, rate: float | None = None
+    ) -> None:
         self._tick("progress")
 
 

@@ -497,3 +497,19 @@ def test_update_from_a_feed_hosted_on_nginx(shop: Shop, tmp_path: Path) -> None:
         )  # fmt: skip
         assert UpdaterService(load_config(config)).update("tpv").outcome == "updated"
         assert 200 in {entry.status for entry in nginx.requests(at_least=3)}
+
+
+def test_download_progress_reports_bytes_total_and_rate(shop: Shop) -> None:
+    seen: list[tuple[int, int | None, float | None]] = []
+
+    class Downloads(NullObserver):
+        def progress(
+            self, product: str, step: Step, done: int, total: int | None, rate: float | None = None
+        ) -> None:
+            if step == Step.DOWNLOAD:
+                seen.append((done, total, rate))
+
+    shop.publish("1.0.1")
+    UpdaterService(shop.service.config, Downloads()).update("tpv")
+    assert seen and seen[-1][0] == seen[-1][1]
+    assert all(rate is not None and rate >= 0 for _done, _total, rate in seen)

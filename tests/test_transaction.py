@@ -44,7 +44,9 @@ class Recorder(NullObserver):
     def journal(self, product: str, entry: str) -> None:
         self.journal_entries.append(entry)
 
-    def progress(self, product: str, step: Step, done: int, total: int | None) -> None:
+    def progress(
+        self, product: str, step: Step, done: int, total: int | None, rate: float | None = None
+    ) -> None:
         self.progress_calls += 1
 
 

@@ -35,8 +35,11 @@ class Observer(Protocol):
     def step(self, product: str, step: Step) -> None:
         """A stage starts."""
 
-    def progress(self, product: str, step: Step, done: int, total: int | None) -> None:
-        """Bytes (or files) done out of ``total`` in the current stage."""
+    def progress(
+        self, product: str, step: Step, done: int, total: int | None, rate: float | None = None
+    ) -> None:
+        """Bytes done out of ``total`` in the current stage; ``rate`` in bytes per second
+        where it is known (downloads)."""
 
     def journal(self, product: str, entry: str) -> None:
         """A journal entry was made durable (what a crash after this point will find)."""
@@ -51,7 +54,9 @@ class NullObserver:
     def step(self, product: str, step: Step) -> None:
         return None
 
-    def progress(self, product: str, step: Step, done: int, total: int | None) -> None:
+    def progress(
+        self, product: str, step: Step, done: int, total: int | None, rate: float | None = None
+    ) -> None:
         return None
 
     def journal(self, product: str, entry: str) -> None:
@@ -71,9 +76,11 @@ class Observers:
         for observer in self._observers:
             observer.step(product, step)
 
-    def progress(self, product: str, step: Step, done: int, total: int | None) -> None:
+    def progress(
+        self, product: str, step: Step, done: int, total: int | None, rate: float | None = None
+    ) -> None:
         for observer in self._observers:
-            observer.progress(product, step, done, total)
+            observer.progress(product, step, done, total, rate)
 
     def journal(self, product: str, entry: str) -> None:
         for observer in self._observers:

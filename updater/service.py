@@ -439,7 +439,7 @@ class UpdaterService:
             token = CancelToken()
 
             def on_progress(done: DownloadProgress) -> None:
-                self.observer.progress(product.id, Step.DOWNLOAD, done.done, done.total)
+                self.observer.progress(product.id, Step.DOWNLOAD, done.done, done.total, done.rate)
                 if self.observer.cancelled():
                     token.cancel()
 
