@@ -11,6 +11,7 @@ import pytest
 
 from tests.feedkit import Feed, build_feed
 from tests.feedserver import FeedServer, feed_server
+from tests.shopkit import shop_fixture
 from updater.i18n import set_language
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -45,3 +46,7 @@ def feed(_feed_template: Feed, tmp_path: Path) -> Feed:
 def server(feed: Feed) -> Iterator[FeedServer]:
     """The feed's public folder served over real HTTP on 127.0.0.1."""
     yield from feed_server(feed.repo.feed_dir)
+
+
+#: A shop's PC with a served feed (see tests/shopkit.py).
+shop = pytest.fixture(shop_fixture, name="shop")

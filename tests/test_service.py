@@ -8,16 +8,21 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.apps import install_app
-from tests.enginekit import make_data, tree
-from tests.feedkit import Feed
-from tests.feedserver import FeedServer, feed_server
+from tests.enginekit import tree
+from tests.feedserver import feed_server
 from tests.nginx import nginx_server
+from tests.shopkit import (
+    Shop,
+    make_tpv,
+    package_path,
+    publish_installer,
+    write_config,
+)
 from updater.config import load_config
 from updater.errors import (
     AppRunningError,
@@ -32,111 +37,9 @@ from updater.errors import (
 from updater.fetch import NetworkLimits
 from updater.history import Operation, Outcome
 from updater.observer import NullObserver, Step
-from updater.publish.keys import KeyRing, generate_key
-from updater.publish.repository import FeedRepository, InstallerSpec, ReleaseSpec
+from updater.publish.repository import ReleaseSpec
 from updater.service import UpdaterService
 from updater.transaction import pending_journals
-
-PROGRAM = """\
-import sys
-from pathlib import Path
-here = Path(__file__).parent
-if "--self-test" in sys.argv:
-    sys.exit({exit_code})
-if "--serve" in sys.argv:
-    import time
-    time.sleep(60)
-"""
-
-
-def make_tpv(folder: Path, version: str, *, self_test_exit: int = 0) -> Path:
-    folder.mkdir(parents=True)
-    (folder / "VERSION").write_text(version + "\n")
-    (folder / "tpv.py").write_text(PROGRAM.format(exit_code=self_test_exit))
-    (folder / "lib").mkdir()
-    for n in range(20):
-        (folder / "lib" / f"part{n}.bin").write_bytes(f"{version}-{n}".encode() * 500)
-    return folder
-
-
-@dataclass
-class Shop:
-    feed: Feed
-    server: FeedServer
-    service: UpdaterService
-    install_dir: Path
-    data_dir: Path
-    config_path: Path
-
-    def publish(self, version: str, *, self_test_exit: int = 0, **extra: object) -> None:
-        build = make_tpv(
-            self.feed.base / "builds" / version, version, self_test_exit=self_test_exit
-        )
-        spec = ReleaseSpec(
-            product="tpv", version=version, channel="stable", notes_es="es", notes_en="en",
-            build_dir=build, product_name="InnovaCommerce TPV",
-        )  # fmt: skip
-        for key, value in extra.items():
-            object.__setattr__(spec, key, value)
-        self.feed.repo.add_release(spec)
-        self.feed.repo.publish(self.feed.keyring)
-
-
-def write_config(
-    path: Path,
-    *,
-    url: str,
-    root: Path,
-    install: Path,
-    data: Path,
-    state: Path,
-    extra: str = "",
-    prestashop: str = "8.1.2",
-    mirrors: tuple[str, ...] = (),
-) -> Path:
-    path.write_text(
-        f"""
-state_dir = '{state}'
-[feed]
-url = '{url}'
-mirrors = {list(mirrors)!r}
-root = '{root}'
-[products.tpv]
-name = "InnovaCommerce TPV"
-install_dir = '{install}'
-executable = "tpv.py"
-data_paths = ['{data}']
-prestashop_version = "{prestashop}"
-health_check = ['{sys.executable}', '{{install_dir}}/tpv.py', '--self-test']
-health_timeout = 20
-{extra}
-"""
-    )
-    return path
-
-
-@pytest.fixture
-def shop(tmp_path: Path) -> Iterator[Shop]:
-    keys = tmp_path / "keys"
-    roles = ("root", "targets", "snapshot", "timestamp")
-    role_keys = {r: [generate_key(keys, r).public_key] for r in roles}
-    repo = FeedRepository.create(
-        tmp_path / "work", role_keys=role_keys, thresholds={}, keyring=KeyRing([keys])
-    )
-    feed = Feed(base=tmp_path, repo=repo, keys_dir=keys)
-    install = make_tpv(tmp_path / "shop" / "Program Files" / "TPV", "1.0.0")
-    data = make_data(tmp_path / "shop" / "ProgramData" / "TPV", "1.0.0")
-    root = tmp_path / "shop" / "root.json"
-    shutil.copy(repo.metadata_dir / "1.root.json", root)
-    for server in feed_server(repo.feed_dir):
-        config = write_config(
-            tmp_path / "shop" / "config.toml", url=server.url, root=root, install=install,
-            data=data, state=tmp_path / "shop" / "state",
-        )  # fmt: skip
-        service = UpdaterService(load_config(config), NullObserver())
-        shop = Shop(feed, server, service, install, data, config)
-        shop.publish("1.0.0")
-        yield shop
 
 
 def test_check_offers_the_newest_compatible_release(shop: Shop) -> None:
@@ -318,35 +221,6 @@ def test_not_enough_disk_space_is_found_before_anything_changes(shop: Shop, tmp_
 
 # --- installer packages (exe/msi): on POSIX the platform twin runs them as shell scripts ---
 
-INSTALLER = """\
-#!/bin/sh
-# A silent installer: changes the program folder in place, then exits with a code.
-target='{target}'
-[ "$1" = "/S" ] || exit 87
-printf '{version}\\n' > "$target/VERSION"
-printf 'patched' > "$target/lib/part0.bin"
-rm -f "$target/lib/part1.bin"
-printf 'added' > "$target/lib/added.bin"
-exit {code}
-"""
-
-
-def publish_installer(shop: Shop, version: str, code: int, writes: str | None = None) -> None:
-    """Publish ``version`` as an installer that writes ``writes`` (default: ``version``)
-    into the VERSION file. POSIX exit codes stop at 255, so the tests declare 42 as the
-    "reboot needed" code where Windows installers use 3010 and 1641."""
-    setup = shop.feed.base / "installers" / version / "setup.exe"
-    setup.parent.mkdir(parents=True)
-    setup.write_text(
-        INSTALLER.format(target=shop.install_dir, version=writes or version, code=code)
-    )
-    spec = ReleaseSpec(
-        product="tpv", version=version, channel="stable", notes_es="es", notes_en="en",
-        installer=InstallerSpec(setup, ("/S",), success_exit_codes=(0,), reboot_exit_codes=(42,)),
-    )  # fmt: skip
-    shop.feed.repo.add_release(spec)
-    shop.feed.repo.publish(shop.feed.keyring)
-
 
 def test_installer_package_updates_in_place(shop: Shop) -> None:
     old = tree(shop.install_dir)
@@ -443,13 +317,6 @@ def test_unreachable_feed_shows_the_last_verified_check(shop: Shop, tmp_path: Pa
 
 
 # --- a shop on a bad network: every fault leaves the install untouched, then it works ---
-
-
-def package_path(shop: Shop, version: str) -> str:
-    target = f"packages/tpv/{version}/tpv-{version}.zip"
-    info = shop.feed.repo.current()["targets"].signed.targets[target]
-    stored = shop.feed.repo.target_file(target, info.hashes["sha256"])
-    return str(stored.relative_to(shop.feed.repo.feed_dir))
 
 
 @pytest.mark.parametrize(
