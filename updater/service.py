@@ -119,6 +119,29 @@ class RestoreResult:
     undo: SnapshotInfo | None = None
 
 
+@dataclass(frozen=True)
+class ProductStatus:
+    """One product in :meth:`UpdaterService.status`."""
+
+    product: str
+    name: str
+    installed: Version | str | None  # a message when the version cannot be read
+    last_operation: HistoryEntry | None
+    interrupted: bool  # an unfinished update waits for recovery
+    snapshots: tuple[SnapshotInfo, ...]
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    """The machine's state as IT staff see it."""
+
+    products: tuple[ProductStatus, ...]
+    last_check: datetime | None
+    channel: str
+    state_dir: Path
+    disk_used: int
+
+
 class UpdaterService:
     """One machine's updater. Create one per process (it holds the HTTP session)."""
 
@@ -776,6 +799,59 @@ class UpdaterService:
         self.state.ensure()
         with History(self.state.history_db) as history:
             return history.entries(product_id, limit=limit)
+
+    def prune(self, product_id: str, keep: int | None = None) -> list[SnapshotInfo]:
+        """Delete kept snapshots beyond the newest ``keep`` (default: the configured
+        retention). Returns what was deleted.
+
+        Raises:
+            BusyError: another update is in progress.
+            ConfigError: unknown product, or ``keep`` below 1.
+        """
+        product = self.config.product(product_id)
+        keep = self.config.retention.keep if keep is None else keep
+        if keep < 1:
+            raise ConfigError(_("At least one snapshot must be kept."))
+        with self._locked():
+            return prune_snapshots(
+                self.state.snapshots_dir,
+                product.id,
+                keep=keep,
+                max_bytes=_megabytes(self.config.retention.max_disk_mb),
+            )
+
+    def status(self) -> StatusResult:
+        """What is installed, the last check, unfinished or failed updates, snapshots."""
+        self.state.ensure()
+        last = load_last_check(self.state.root / LAST_CHECK_FILE)
+        products = []
+        with History(self.state.history_db) as history:
+            for product in self.config.products.values():
+                try:
+                    installed: Version | str | None = self.installed_version(product)
+                except UpdaterError as exc:
+                    installed = exc.message
+                updates = history.entries(
+                    product.id, limit=1, operations=(Operation.UPDATE, Operation.RESTORE)
+                )
+                snapshots = list_snapshots(self.state.snapshots_dir, product.id)
+                products.append(
+                    ProductStatus(
+                        product=product.id,
+                        name=product.name,
+                        installed=installed,
+                        last_operation=updates[0] if updates else None,
+                        interrupted=(self.state.journal_dir / f"{product.id}.journal").exists(),
+                        snapshots=tuple(snapshots),
+                    )
+                )
+        return StatusResult(
+            products=tuple(products),
+            last_check=last.checked_at if last else None,
+            channel=self.config.feed.channel,
+            state_dir=self.state.root,
+            disk_used=describe_size(self.state.root),
+        )
 
 
 # ------------------------------------------------------------------------ helpers

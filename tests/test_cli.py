@@ -1,0 +1,247 @@
+"""``innova-update`` run as IT staff run it: the installed console script, in a
+subprocess, against a real feed on 127.0.0.1. Every exit code has a test.
+
+POSIX keeps only the low 8 bits of an exit status, so 3010, 1618 and 1602 are seen here
+as 194, 82 and 66 (Windows reports them whole)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.apps import install_app
+from tests.shopkit import Shop, package_path, publish_installer, write_config
+from updater.cli.exitcodes import Exit
+
+SCRIPT = Path(sys.executable).parent / "innova-update"
+
+
+def run(
+    shop: Shop, *args: str | Path, config: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(SCRIPT), *map(str, args), "--config", str(config or shop.config_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "INNOVA_LANG": "en"},
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def code(value: Exit) -> int:
+    return int(value) % 256
+
+
+def as_json(result: subprocess.CompletedProcess[str]) -> Any:
+    document = json.loads(result.stdout)
+    assert document["schema"] == 1 and document["exit_code"] % 256 == result.returncode
+    return document
+
+
+def test_check_up_to_date_is_0_and_updates_available_is_100(shop: Shop) -> None:
+    result = run(shop, "check")
+    assert result.returncode == code(Exit.OK), result.stderr
+    assert "up to date" in result.stdout
+    shop.publish("1.0.1")
+    result = run(shop, "check")
+    assert result.returncode == code(Exit.UPDATES_AVAILABLE)
+    assert "update to 1.0.1 available (bug-fix" in result.stdout
+    document = as_json(run(shop, "check", "--json"))
+    [product] = document["products"]
+    assert product["offer"]["version"] == "1.0.1" and product["offer"]["kind"] == "bugfix"
+
+
+def test_silent_update_is_0_and_says_what_happened(shop: Shop) -> None:
+    shop.publish("1.0.1")
+    result = run(shop, "update", "--silent")
+    assert result.returncode == code(Exit.OK), result.stderr
+    assert result.stdout.strip() == "InnovaCommerce TPV updated to 1.0.1."
+    assert run(shop, "update").stdout.strip() == "InnovaCommerce TPV is up to date."
+
+
+def test_update_with_a_reboot_pending_is_3010(shop: Shop) -> None:
+    publish_installer(shop, "1.5.0", code=42)  # the feed declares 42 as "reboot needed"
+    result = run(shop, "update", "--silent")
+    assert result.returncode == code(Exit.REBOOT_REQUIRED), result.stderr
+    assert "Restart the PC" in result.stdout
+
+
+def test_another_update_in_progress_is_1618(shop: Shop) -> None:
+    with shop.service.state.lock():
+        result = run(shop, "update")
+    assert result.returncode == code(Exit.BUSY)
+    assert "Another update is in progress" in result.stderr
+
+
+def test_cancelled_is_1602(shop: Shop) -> None:
+    shop.publish("1.0.1")
+    shop.server.override(package_path(shop, "1.0.1"), drip=(100, 0.5))
+    process = subprocess.Popen(
+        [str(SCRIPT), "update", "--config", str(shop.config_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "INNOVA_LANG": "en"},
+    )  # fmt: skip
+    assert process.stdout is not None
+    for line in process.stdout:
+        if "Downloading" in line:
+            break
+    time.sleep(0.5)  # inside the download
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=30) == code(Exit.CANCELLED)
+
+
+def test_usage_and_configuration_errors_are_20(shop: Shop, tmp_path: Path) -> None:
+    assert run(shop, "update", "--no-such-flag").returncode == code(Exit.USAGE)
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[feed]\nurl = 1\n")
+    result = run(shop, "status", config=broken)
+    assert result.returncode == code(Exit.USAGE)
+    assert "broken.toml" in result.stderr
+
+
+def test_untrusted_feed_is_21(shop: Shop, tmp_path: Path) -> None:
+    """The PC trusts another publisher's root: this feed's signatures are refused."""
+    from tests.feedkit import build_feed
+
+    other = build_feed(tmp_path / "other")
+    root = tmp_path / "other-root.json"
+    root.write_bytes(other.root)
+    config = write_config(
+        tmp_path / "untrusted.toml", url=shop.server.url, root=root, install=shop.install_dir,
+        data=shop.data_dir, state=tmp_path / "state",
+    )  # fmt: skip
+    result = run(shop, "check", config=config)
+    assert result.returncode == code(Exit.UNTRUSTED), result.stderr
+
+
+def test_network_failure_is_22(shop: Shop) -> None:
+    result = run(shop, "check", "--feed", "http://127.0.0.1:9/")
+    assert result.returncode == code(Exit.NETWORK)
+    assert "could not be reached" in result.stderr
+
+
+def test_package_integrity_failure_is_23(shop: Shop) -> None:
+    shop.publish("1.0.1")
+    shop.server.override(package_path(shop, "1.0.1"), body=b"not the zip")
+    assert run(shop, "update").returncode == code(Exit.INTEGRITY)
+
+
+def test_app_running_is_24(shop: Shop) -> None:
+    shop.publish("1.0.1")
+    launcher = install_app(shop.install_dir, "tpv-app")
+    app = subprocess.Popen(launcher.argv("normal"), stdout=subprocess.PIPE, text=True)
+    try:
+        assert app.stdout is not None and app.stdout.readline().strip() == "ready"
+        result = run(shop, "update", "--if-running", "fail")
+        assert result.returncode == code(Exit.APP_RUNNING)
+        assert "running" in result.stderr
+    finally:
+        app.kill()
+        app.wait()
+
+
+def test_preflight_failure_is_25(shop: Shop) -> None:
+    shop.publish("2.0.0", prestashop="<1.7")
+    result = run(shop, "update", "--to", "2.0.0")
+    assert result.returncode == code(Exit.PREFLIGHT)
+    assert "needs PrestaShop <1.7" in result.stderr
+
+
+def test_failed_update_rolled_back_is_26(shop: Shop) -> None:
+    shop.publish("2.0.0", self_test_exit=1)
+    result = run(shop, "update", "--json")
+    assert result.returncode == code(Exit.ROLLED_BACK)
+    [entry] = as_json(result)["products"]
+    assert entry["error"]["code"] == "install.rolled_back"
+    assert (shop.install_dir / "VERSION").read_text() == "1.0.0\n"
+
+
+def test_rollback_failed_is_27(shop: Shop, tmp_path: Path) -> None:
+    """A post-swap hook damages the saved copy, then fails: the rollback cannot prove it
+    restored the old version exactly, and says a technician is needed."""
+    snapshots = shop.service.state.root / "snapshots" / "tpv"
+    damage = (
+        f"import glob; [open(p, 'w').write('damaged') for p in "
+        f"glob.glob(r'{snapshots}/*/program/VERSION')]; raise SystemExit(1)"
+    )
+    config = write_config(
+        tmp_path / "damage.toml", url=shop.server.url, root=shop.service.config.feed.root,
+        install=shop.install_dir, data=shop.data_dir, state=shop.service.state.root,
+        extra=f'[products.tpv.hooks]\npost_swap = [\'{sys.executable}\', "-c", "{damage}"]\n',
+    )  # fmt: skip
+    shop.publish("1.0.1")
+    result = run(shop, "update", config=config)
+    assert result.returncode == code(Exit.ROLLBACK_FAILED), result.stderr
+    assert "technician" in result.stderr or "support" in result.stderr
+
+
+def test_failure_before_anything_changed_is_28(shop: Shop, tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "hook.toml", url=shop.server.url, root=shop.service.config.feed.root,
+        install=shop.install_dir, data=shop.data_dir, state=shop.service.state.root,
+        extra=f"[products.tpv.hooks]\npre_snapshot = ['{sys.executable}', '-c', 'exit(4)']\n",
+    )  # fmt: skip
+    shop.publish("1.0.1")
+    assert run(shop, "update", config=config).returncode == code(Exit.FAILED)
+
+
+def test_rollback_status_history_and_snapshots(shop: Shop) -> None:
+    shop.publish("1.1.0")
+    assert run(shop, "update").returncode == 0
+    result = run(shop, "rollback", "tpv")
+    assert result.returncode == 0, result.stderr
+    assert "restored to 1.0.0" in result.stdout and "To undo this restore" in result.stdout
+    status = as_json(run(shop, "status", "--json"))
+    [product] = status["products"]
+    assert product["installed"] == "1.0.0" and len(product["snapshots"]) == 2
+    history = as_json(run(shop, "history", "tpv", "--json"))
+    assert [e["operation"] for e in history["entries"][:2]] == ["restore", "update"]
+    pruned = as_json(run(shop, "snapshots", "--prune", "--keep", "1", "--json"))
+    assert len(pruned["products"][0]["snapshots"]) == 1
+    assert len(pruned["products"][0]["deleted"]) == 1
+
+
+def test_dry_run_changes_nothing(shop: Shop) -> None:
+    shop.publish("1.0.1")
+    result = run(shop, "update", "--dry-run")
+    assert result.returncode == 0 and "nothing was changed" in result.stdout
+    assert (shop.install_dir / "VERSION").read_text() == "1.0.0\n"
+
+
+def test_a_usb_stick_feed_with_the_same_trust_rules(shop: Shop) -> None:
+    shop.publish("1.0.1")
+    result = run(shop, "update", "--feed", shop.feed.repo.feed_dir)
+    assert result.returncode == 0, result.stderr
+    assert (shop.install_dir / "VERSION").read_text() == "1.0.1\n"
+
+
+def test_spanish_output(shop: Shop) -> None:
+    shop.publish("1.0.1")
+    result = run(shop, "check", "--lang", "es")
+    assert "disponible" in result.stdout
+
+
+def test_logs_are_written(shop: Shop) -> None:
+    shop.publish("1.0.1")
+    run(shop, "update")
+    logs = list((shop.service.state.root / "logs").glob("updater.log*"))
+    assert logs and "tpv" in logs[0].read_text()
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["check", "update", "rollback", "status", "history", "snapshots", "doctor", "report", "demo"],
+)
+def test_every_subcommand_has_help(command: str) -> None:
+    result = subprocess.run([str(SCRIPT), command, "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert f"innova-update {command}" in result.stdout and "--json" in result.stdout
