@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import re
+import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,21 +112,25 @@ def test_one_line_per_event_even_with_line_breaks_and_tracebacks(tmp_path: Path)
     assert lines[1].endswith("ValueError: boom")
 
 
-def test_log_rotates_beyond_one_mebibyte_and_keeps_five(tmp_path: Path) -> None:
+def test_log_rotates_beyond_its_size_and_keeps_five(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     path = setup_logging(logs, stderr=False)
     assert path is not None
+    (handler,) = _our_handlers()
+    assert isinstance(handler, logging.handlers.RotatingFileHandler)
+    assert handler.maxBytes == MAX_BYTES == 1024 * 1024
+    handler.maxBytes = 20_000  # the same rotation, with 20 lines a file instead of 1,000
     log = logging.getLogger("updater.bench")
     filler = "x" * 1000
 
-    for i in range(1200):  # ~1.2 MB
+    for i in range(24):
         log.info("tpv download progress %d %s", i, filler)
     assert (logs / "updater.log.1").is_file()
-    assert path.stat().st_size < MAX_BYTES
-    assert (logs / "updater.log.1").stat().st_size <= MAX_BYTES
-    assert _lines(path)[-1].endswith(f"progress 1199 {filler}")
+    assert path.stat().st_size < handler.maxBytes
+    assert (logs / "updater.log.1").stat().st_size <= handler.maxBytes
+    assert _lines(path)[-1].endswith(f"progress 23 {filler}")
 
-    for i in range(1200 * (BACKUP_COUNT + 1)):
+    for i in range(24 * (BACKUP_COUNT + 1)):
         log.info("tpv download progress %d %s", i, filler)
     rotated = sorted(p.name for p in logs.iterdir())
     assert rotated == [LOG_FILE_NAME] + [f"{LOG_FILE_NAME}.{n}" for n in range(1, 6)]
@@ -143,14 +149,15 @@ def test_a_failed_rotation_does_not_lose_lines(
         raise PermissionError(13, "The process cannot access the file", source)
 
     monkeypatch.setattr(handler, "rotate", locked)
+    handler.maxBytes = 20_000
     log = logging.getLogger("updater.bench")
-    for i in range(1500):
+    for i in range(60):
         log.info("tpv download progress %d %s", i, "y" * 1000)
 
     assert not (tmp_path / "logs" / "updater.log.1").exists()
     lines = _lines(path)
-    assert len(lines) == 1500
-    assert path.stat().st_size > MAX_BYTES
+    assert len(lines) == 60
+    assert path.stat().st_size > handler.maxBytes
     assert "Logging error" not in capsys.readouterr().err
 
 
@@ -224,13 +231,37 @@ def test_console_shows_warnings_or_everything_when_verbose(
     assert capsys.readouterr().err == ""
 
 
-def test_lines_do_not_reach_the_root_logger(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+def test_the_root_logger_is_left_alone(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+
+    setup_logging(tmp_path / "logs", verbose=True)
+
+    assert (root.handlers, root.level) == (handlers, level)
+    with caplog.at_level(logging.WARNING, logger="updater.history"):
+        logging.getLogger("updater.history").warning("history damaged")
+    assert "history damaged" in caplog.text  # other tests' caplog keeps working
+
+
+def test_the_console_is_looked_up_when_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    setup_logging(tmp_path / "logs", stderr=False)
-    with caplog.at_level(logging.DEBUG):
-        logging.getLogger("updater").warning("tpv download retrying")
-    assert caplog.records == []
+    """pythonw.exe (the tray on Windows) has no standard error; nothing breaks."""
+    setup_logging(tmp_path / "logs")
+    monkeypatch.setattr(sys, "stderr", None)
+    logging.getLogger("updater").error("tpv download failed")
+    monkeypatch.undo()
+    logging.getLogger("updater").error("erp download failed")
+    err = capsys.readouterr().err
+    assert "tpv download failed" not in err
+    assert "ERROR erp download failed" in err
+    assert "Logging error" not in err
+
+    monkeypatch.setattr(sys, "stderr", None)
+    path = setup_logging(tmp_path / "logs")  # set up without a console at all
+    logging.getLogger("updater").error("tpv swap failed")
+    assert path is not None
+    assert _messages(path)[-1] == "ERROR tpv swap failed"
 
 
 def test_secrets_never_reach_the_files(tmp_path: Path) -> None:
@@ -418,7 +449,9 @@ def test_failure_line_says_what_happened_what_to_do_and_the_code(tmp_path: Path)
     assert messages[1] == (
         "DEBUG tpv health_check failed details: exit code 3\\nlast lines: database locked"
     )
-    assert messages[2] == "DEBUG tpv health_check failed cause: OSError: [Errno 5] Input/output error"
+    assert (
+        messages[2] == "DEBUG tpv health_check failed cause: OSError: [Errno 5] Input/output error"
+    )
     assert len(messages) == 3
 
 
@@ -492,3 +525,11 @@ def test_outcome_lines(tmp_path: Path) -> None:
 def test_redact(text: str, expected: str) -> None:
     assert redact(text) == expected
     assert redact(expected) == expected
+
+
+def test_redact_takes_linear_time_on_long_lines() -> None:
+    """A long blob in a message (base64, a wall of digits) must not stall logging."""
+    started = time.perf_counter()
+    for blob in ("token" + "x" * 200_000, "password " + "a.b" * 70_000, "a://" + "b:" * 100_000):
+        redact(blob)
+    assert time.perf_counter() - started < 2.0

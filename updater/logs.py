@@ -20,6 +20,7 @@ the translated ones the person saw.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import re
@@ -27,7 +28,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TextIO
 
 from updater.errors import UpdaterError
 from updater.i18n import _
@@ -70,10 +71,12 @@ _log = logging.getLogger(__name__)
 # --- redaction ---------------------------------------------------------------------------
 
 # scheme://user:password@host -> scheme://host (the user name alone may be a token too).
-_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@?#]+@")
+# The patterns start only where a run of name characters starts (the look-behinds), so
+# that a long line (a base64 blob, a wall of digits) costs linear time, not quadratic.
+_URL_USERINFO = re.compile(r"(?P<scheme>(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@?#]+@")
 # password=..., "token": "...", INNOVA_KEY_PASSPHRASE=..., ?access_token=...&
 _SECRET_VALUE = re.compile(
-    r"""(?P<key>[\w.-]*(?:passphrase|password|passwd|token|secret)[\w.-]*)"""
+    r"""(?P<key>(?<![\w.-])(?=[\w.-]*?(?:passphrase|password|passwd|token|secret))[\w.-]+)"""
     r"""(?P<sep>["']?\s*[:=]\s*)"""
     r"""(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s&"']+)""",
     re.IGNORECASE,
@@ -86,6 +89,17 @@ _AUTHORIZATION = re.compile(
 _BEARER = re.compile(r"\b(?P<scheme>bearer)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 
 _MASK = "***"
+# Words without which none of the patterns can match: most lines skip the regexes.
+_TRIGGERS = (
+    "://",
+    "passphrase",
+    "password",
+    "passwd",
+    "token",
+    "secret",
+    "authorization",
+    "bearer",
+)
 
 
 def _mask_value(match: re.Match[str]) -> str:
@@ -99,6 +113,9 @@ def redact(text: str) -> str:
     values of keys named like a passphrase, password, token or secret (``key=value``,
     ``key: value``, ``"key": "value"``) and of ``Authorization`` headers and bearer tokens are
     replaced by ``***``. Redacting twice gives the same text."""
+    lowered = text.lower()
+    if not any(trigger in lowered for trigger in _TRIGGERS):
+        return text
     text = _URL_USERINFO.sub(r"\g<scheme>", text)
     text = _SECRET_VALUE.sub(_mask_value, text)
     text = _AUTHORIZATION.sub(rf"\g<head>{_MASK}", text)
@@ -155,6 +172,26 @@ class _RotatingFileHandler(logging.handlers.RotatingFileHandler):
             self._rotation_failed_at = None
 
 
+class _ConsoleHandler(logging.StreamHandler[TextIO]):
+    """Standard error as it is when each line is written, not when logging was set up:
+    pythonw.exe (the tray on Windows) has none at all, and a host (or pytest) may swap it."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if sys.stderr is None:
+            return
+        self.stream = sys.stderr  # under the handler's lock (Handler.handle holds it)
+        super().emit(record)
+
+    def flush(self) -> None:
+        with self.lock or contextlib.nullcontext():
+            if sys.stderr is not None:
+                self.stream = sys.stderr
+                super().flush()
+
+
 def _remove_handlers(logger: logging.Logger) -> None:
     for handler in list(logger.handlers):
         if (handler.name or "").startswith(_HANDLER_PREFIX):
@@ -180,8 +217,8 @@ def setup_logging(
     ``updater.log`` receives every level, down to DEBUG, and rotates at 1 MiB keeping
     five older files. ``log_file``, when given, receives the same lines without rotation
     (appended). With ``stderr``, warnings and errors (everything with ``verbose``) are
-    also written to standard error. Lines do not propagate to the root logger, so a
-    host application's own logging configuration does not print them twice.
+    also written to standard error. The root logger is left alone: records still
+    propagate to it, which adds nothing unless a host application gave it handlers.
 
     Calling it again replaces the handlers of the previous call. Nothing is raised: a
     logs folder that cannot be created or written leaves the console only (even when
@@ -194,7 +231,6 @@ def setup_logging(
     logger = logging.getLogger(LOGGER_NAME)
     _remove_handlers(logger)
     logger.setLevel(logging.DEBUG)
-    logger.propagate = False
     formatter = _Formatter()
     problems: list[str] = []
 
@@ -225,9 +261,8 @@ def setup_logging(
             extra.setFormatter(formatter)
             logger.addHandler(extra)
 
-    # pythonw.exe (the tray on Windows) has no standard error at all.
-    if (stderr or path is None) and sys.stderr is not None:
-        console = logging.StreamHandler(sys.stderr)
+    if stderr or path is None:
+        console = _ConsoleHandler()
         console.set_name(_STDERR_HANDLER)
         console.setLevel(logging.DEBUG if verbose else logging.WARNING)
         console.setFormatter(formatter)
