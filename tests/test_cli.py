@@ -245,3 +245,49 @@ def test_every_subcommand_has_help(command: str) -> None:
     result = subprocess.run([str(SCRIPT), command, "--help"], capture_output=True, text=True)
     assert result.returncode == 0
     assert f"innova-update {command}" in result.stdout and "--json" in result.stdout
+
+
+def test_doctor_on_a_healthy_shop_is_0_and_lists_every_check(shop: Shop) -> None:
+    result = run(shop, "doctor")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for check in ("config", "feed", "clock", "disk", "write_access", "app_running"):
+        assert f"OK    {check}" in result.stdout
+    document = as_json(run(shop, "doctor", "--json"))
+    assert all(c["ok"] for c in document["checks"])
+
+
+def test_doctor_names_the_fix_and_fails_with_25(shop: Shop) -> None:
+    broken = shop.config_path.with_name("unreachable.toml")
+    broken.write_text(shop.config_path.read_text().replace(shop.server.url, "http://127.0.0.1:9/"))
+    result = run(shop, "doctor", config=broken)
+    assert result.returncode == code(Exit.PREFLIGHT)
+    assert "FIX   feed" in result.stdout
+
+
+def test_report_writes_a_support_bundle(shop: Shop, tmp_path: Path) -> None:
+    import zipfile
+
+    shop.publish("1.0.1")
+    run(shop, "update")
+    out = tmp_path / "support.zip"
+    result = run(shop, "report", "--out", out)
+    assert result.returncode == 0, result.stderr
+    names = zipfile.ZipFile(out).namelist()
+    assert {"doctor.txt", "config.toml", "history.json", "versions.json"} <= set(names)
+    assert any(n.startswith("logs/") for n in names)
+
+
+def test_demo_runs_end_to_end_from_the_command_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(SCRIPT), "demo", "--keep", "--dir", str(tmp_path / "demo")],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "INNOVA_LANG": "en"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "innova-update-tray --config" in result.stdout
+    kept = tmp_path / "demo" / "shop" / "config.toml"
+    assert kept.is_file()
+    check = subprocess.run(
+        [str(SCRIPT), "check", "--config", str(kept), "--json"], capture_output=True, text=True
+    )
+    assert check.returncode == code(Exit.UPDATES_AVAILABLE)
+    assert json.loads(check.stdout)["products"]

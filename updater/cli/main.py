@@ -574,7 +574,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(document, ensure_ascii=False, indent=2, default=str))
     else:
         success = code in (Exit.OK, Exit.UPDATES_AVAILABLE, Exit.REBOOT_REQUIRED)
-        stream = sys.stdout if success else sys.stderr
+        report = args.command == "doctor" and "checks" in document  # a report, not an error
+        stream = sys.stdout if success or report else sys.stderr
         for line in lines:
             print(line, file=stream)
     return int(code)
