@@ -237,7 +237,7 @@ class History:
 
     def _open(self) -> None:
         try:
-            self._conn = self._connect(self.path)
+            self._conn = self._connect_waiting(self.path)
             self._persistent = True
             return
         except _CorruptDatabaseError as exc:
@@ -256,6 +256,20 @@ class History:
             self._persistent = True
         except (_CorruptDatabaseError, sqlite3.Error, OSError) as exc:
             self._fall_back_to_memory(exc)
+
+    def _connect_waiting(self, path: Path) -> sqlite3.Connection:
+        """:meth:`_connect`, waiting while another process holds the database: switching
+        it to WAL or migrating it needs a moment of exclusive access, and SQLite's busy
+        timeout does not cover every step of that."""
+        deadline = time.monotonic() + BUSY_TIMEOUT
+        while True:
+            try:
+                return self._connect(path)
+            except sqlite3.OperationalError as exc:
+                busy = "locked" in str(exc).lower() or "busy" in str(exc).lower()
+                if not busy or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _connect(self, path: Path) -> sqlite3.Connection:
         """Open ``path``, configure it, check it and migrate it."""
