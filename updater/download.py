@@ -77,7 +77,13 @@ from updater.errors import (
     SlowRetrievalError,
     StorageError,
 )
-from updater.fetch import NetworkLimits, _file_url_to_path, _reason, _redact
+from updater.fetch import (
+    NetworkLimits,
+    _file_url_to_path,
+    _reason,
+    _redact,
+    too_slow_message,
+)
 from updater.i18n import _
 from updater.schedule import parse_retry_after
 
@@ -508,23 +514,10 @@ def _stream(
             part.write(out, chunk)
             received += len(chunk)
             elapsed = time.monotonic() - started
-            if (
-                limits.min_bytes_per_second > 0
-                and elapsed > limits.throughput_grace_seconds
-                and received / elapsed < limits.min_bytes_per_second
-            ):
+            too_slow = too_slow_message(limits, received, elapsed, shown)
+            if too_slow is not None:
                 raise SlowRetrievalError(
-                    _(
-                        "The download of {url} is too slow: {received} bytes in "
-                        "{seconds:.1f} seconds (at least {minimum} bytes per second "
-                        "are required)."
-                    ).format(
-                        url=shown,
-                        received=received,
-                        seconds=elapsed,
-                        minimum=limits.min_bytes_per_second,
-                    ),
-                    hint=_("Check the internet connection and try again later."),
+                    too_slow, hint=_("Check the internet connection and try again later.")
                 )
             tracker.update(part.done)
         # All signed bytes are here; anything more means it is not the signed file. A

@@ -181,6 +181,24 @@ def _retry_after(response: requests.Response) -> float | None:
     return parse_retry_after(header, datetime.now(UTC))
 
 
+def too_slow_message(
+    limits: NetworkLimits, received: int, elapsed: float, shown: str
+) -> str | None:
+    """The throughput floor: a sentence when ``received`` bytes in ``elapsed`` seconds
+    are below it (after the grace period), else None."""
+    if (
+        limits.min_bytes_per_second > 0
+        and elapsed > limits.throughput_grace_seconds
+        and received / elapsed < limits.min_bytes_per_second
+    ):
+        return _(
+            "The download of {url} is too slow: {received} bytes in "
+            "{seconds:.1f} seconds (at least {minimum} bytes per second "
+            "are required)."
+        ).format(url=shown, received=received, seconds=elapsed, minimum=limits.min_bytes_per_second)
+    return None
+
+
 def make_session(*, ca_bundle: str | None = None, user_agent: str) -> requests.Session:
     """Create the HTTP session the updater uses; make one per process and share it.
 
@@ -546,23 +564,9 @@ class FeedFetcher(FetcherInterface):
                             "it was stopped."
                         ).format(url=shown, seconds=limits.metadata_deadline_seconds)
                     )
-                if (
-                    limits.min_bytes_per_second > 0
-                    and elapsed > limits.throughput_grace_seconds
-                    and received / elapsed < limits.min_bytes_per_second
-                ):
-                    raise tuf_exceptions.SlowRetrievalError(
-                        _(
-                            "The download of {url} is too slow: {received} bytes in "
-                            "{seconds:.1f} seconds (at least {minimum} bytes per second "
-                            "are required)."
-                        ).format(
-                            url=shown,
-                            received=received,
-                            seconds=elapsed,
-                            minimum=limits.min_bytes_per_second,
-                        )
-                    )
+                too_slow = too_slow_message(limits, received, elapsed, shown)
+                if too_slow is not None:
+                    raise tuf_exceptions.SlowRetrievalError(too_slow)
                 yield chunk
         finally:
             response.close()
