@@ -469,7 +469,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("update", _("Download and install updates."))
     p.add_argument("products", nargs="*", metavar="PRODUCT")
     p.add_argument("--silent", action="store_true", help=_("print only the outcome"))
-    p.add_argument("--only", choices=["bugfix", "feature", "all"], default="all")
+    p.add_argument(
+        "--only",
+        choices=["bugfix", "feature", "all"],
+        default="all",
+        help=_("which kinds of update to install (default: all)"),
+    )
     p.add_argument("--to", metavar="VERSION", help=_("install exactly this version"))
     p.add_argument("--dry-run", action="store_true", help=_("check everything, change nothing"))
     p.add_argument(
@@ -483,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("status", _("Installed versions, last check, saved copies."))
     p = command("history", _("Past checks, updates and restores."))
     p.add_argument("product", nargs="?")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=int, default=50, help=_("how many entries (default 50)"))
     p = command("snapshots", _("List (and prune) the saved copies."))
     p.add_argument("product", nargs="?")
     p.add_argument("--prune", action="store_true", help=_("delete those beyond --keep"))
