@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pytest
 from tests.apps import install_app
 from tests.shopkit import Shop, package_path, publish_installer, write_config
 from updater.cli.exitcodes import Exit
+from updater.schedule import PollState, PollStore
 
 SCRIPT = Path(sys.executable).parent / "innova-update"
 
@@ -291,3 +293,14 @@ def test_demo_runs_end_to_end_from_the_command_line(tmp_path: Path) -> None:
     )
     assert check.returncode == code(Exit.UPDATES_AVAILABLE)
     assert json.loads(check.stdout)["products"]
+
+
+def test_check_if_due_waits_for_the_schedule(shop: Shop) -> None:
+    store = PollStore.in_state_dir(shop.service.state.root)
+    store.save(PollState(next_check=datetime.now(UTC) + timedelta(hours=3)))
+    result = run(shop, "check", "--if-due")
+    assert result.returncode == 0 and "No check is due yet" in result.stdout
+    store.save(PollState(next_check=datetime.now(UTC) - timedelta(minutes=1)))
+    shop.publish("1.0.1")
+    document = as_json(run(shop, "check", "--if-due", "--json"))
+    assert document["due"] is True and document["exit_code"] == 100

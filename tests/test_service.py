@@ -8,7 +8,9 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from random import Random
 
 import pytest
 
@@ -38,6 +40,7 @@ from updater.fetch import NetworkLimits
 from updater.history import Operation, Outcome
 from updater.observer import NullObserver, Step
 from updater.publish.repository import ReleaseSpec
+from updater.schedule import PollState, PollStore
 from updater.service import UpdaterService
 from updater.transaction import pending_journals
 
@@ -380,3 +383,33 @@ def test_download_progress_reports_bytes_total_and_rate(shop: Shop) -> None:
     UpdaterService(shop.service.config, Downloads()).update("tpv")
     assert seen and seen[-1][0] == seen[-1][1]
     assert all(rate is not None and rate >= 0 for _done, _total, rate in seen)
+
+
+# --- polling on the schedule (a task that runs every few minutes) ----------------------
+
+
+def test_poll_checks_only_when_due_and_schedules_the_next_with_jitter(shop: Shop) -> None:
+    store = PollStore.in_state_dir(shop.service.state.root)
+    now = datetime.now(UTC)
+    first = shop.service.poll(now=now, rng=Random(1))  # first run ever: a random delay
+    assert not first.due and first.next_check is not None
+    assert now < first.next_check <= now + timedelta(minutes=30)
+    assert shop.service.history() == []  # nothing was asked of the server
+    later = first.next_check + timedelta(seconds=1)
+    polled = shop.service.poll(now=later, rng=Random(2))
+    assert polled.due and polled.check is not None
+    assert timedelta(hours=4.5) <= polled.next_check - later <= timedelta(hours=7.5)
+    assert not shop.service.poll(now=later + timedelta(minutes=5)).due
+    assert store.load().consecutive_failures == 0
+
+
+def test_poll_backs_off_after_a_failure_and_honours_retry_after(shop: Shop) -> None:
+    store = PollStore.in_state_dir(shop.service.state.root)
+    now = datetime.now(UTC)
+    store.save(PollState(next_check=now - timedelta(minutes=1)))
+    shop.server.override("metadata/timestamp.json", status=503, headers={"Retry-After": "7200"})
+    with pytest.raises(UpdaterError):
+        shop.service.poll(now=now, rng=Random(3))
+    state = store.load()
+    assert state.consecutive_failures == 1
+    assert state.next_check is not None and state.next_check - now >= timedelta(hours=2)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import random
 import re
 import shutil
 import uuid
@@ -52,7 +53,13 @@ from updater.platform.base import Platform
 from updater.schedule import (
     LAST_CHECK_FILE,
     LastCheck,
+    PollPolicy,
+    PollStore,
+    is_due,
     load_last_check,
+    next_after_failure,
+    next_after_success,
+    next_on_start,
     save_last_check,
     usable_offline,
 )
@@ -91,6 +98,16 @@ class CheckResult:
     choices: tuple[Choice, ...]
     checked_at: datetime
     offline: bool = False
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """What :meth:`UpdaterService.poll` did: a check when one was due, and when the next
+    one is."""
+
+    due: bool
+    next_check: datetime | None
+    check: CheckResult | None = None
 
 
 @dataclass(frozen=True)
@@ -386,6 +403,43 @@ class UpdaterService:
                 started_at=started,
             )
             return CheckResult(self.config.feed.channel, choices, started)
+
+    def poll(self, *, now: datetime | None = None, rng: random.Random | None = None) -> PollResult:
+        """Check only when the poll schedule says so (for a task run every few minutes).
+
+        The schedule (``state/poll.json``, :mod:`updater.schedule`) spreads checks with
+        jitter and a random first delay, backs off with jitter after failures, and
+        honours a server's Retry-After. A check shown from the offline cache counts as a
+        failure for the backoff.
+
+        Raises:
+            as :meth:`check` (after recording the failure in the schedule).
+        """
+        now = now or datetime.now(UTC)
+        rng = rng or random.SystemRandom()
+        store = PollStore.in_state_dir(self.state.root)
+        policy = PollPolicy.from_config(self.config)
+        state = store.load()
+        if state.next_check is None:  # the very first run on this PC: spread the fleet
+            state = next_on_start(state, now, policy, rng)
+            store.save(state)
+        if not is_due(state, now):
+            return PollResult(False, state.next_check)
+        try:
+            result = self.check()
+        except UpdaterError as exc:
+            store.save(
+                next_after_failure(
+                    state, now, policy, rng, retry_after=getattr(exc, "retry_after", None)
+                )
+            )
+            raise
+        if result.offline:
+            state = next_after_failure(state, now, policy, rng)
+        else:
+            state = next_after_success(state, now, policy, rng)
+        store.save(state)
+        return PollResult(True, state.next_check, result)
 
     # --------------------------------------------------------------------- update
 

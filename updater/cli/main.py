@@ -71,7 +71,16 @@ def _version_text(value: object) -> str | None:
 
 
 def cmd_check(service: UpdaterService, args: argparse.Namespace) -> Result:
-    result = service.check(args.products or None, ignore_rollout=args.ignore_rollout)
+    if args.if_due:
+        polled = service.poll()
+        if polled.check is None:
+            when = polled.next_check.strftime("%Y-%m-%d %H:%M UTC") if polled.next_check else "?"
+            line = _("No check is due yet; the next one is at {when}.").format(when=when)
+            waiting: dict[str, Any] = {"due": False, "next_check": _iso(polled.next_check)}
+            return waiting, [line], Exit.OK
+        result = polled.check
+    else:
+        result = service.check(args.products or None, ignore_rollout=args.ignore_rollout)
     products = []
     lines = []
     if result.offline:
@@ -134,7 +143,8 @@ def cmd_check(service: UpdaterService, args: argparse.Namespace) -> Result:
                 ],
             }
         )
-    document = {
+    document: dict[str, Any] = {
+        "due": True,
         "channel": result.channel,
         "checked_at": result.checked_at.isoformat(),
         "offline": result.offline,
@@ -464,6 +474,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("check", _("List the available updates."))
     p.add_argument("products", nargs="*", metavar="PRODUCT")
     p.add_argument(
+        "--if-due",
+        action="store_true",
+        help=_(
+            "check only when the poll schedule says so (interval with jitter, backoff "
+            "after failures): for a task that runs every few minutes"
+        ),
+    )
+    p.add_argument(
         "--ignore-rollout", action="store_true", help=_("offer releases still being rolled out")
     )
     p = command("update", _("Download and install updates."))
@@ -510,6 +528,10 @@ def _error(exc: UpdaterError, code: Exit) -> dict[str, Any]:
         "error": {"code": exc.code, "message": exc.message, "hint": exc.hint},
         "exit_code": int(code),
     }
+
+
+def _iso(moment: Any) -> str | None:
+    return None if moment is None else str(moment.isoformat())
 
 
 def _megabytes(size: object) -> str:
