@@ -25,7 +25,7 @@ from updater.cli.exitcodes import Exit, exit_code_for, worst
 from updater.config import MachineConfig, load_config, resolve_config_path
 from updater.errors import ConfigError, UpdaterError
 from updater.fetch import feed_url
-from updater.i18n import _, current_language, set_language
+from updater.i18n import N_, _, current_language, ngettext, set_language
 from updater.logs import LoggingObserver, log_failure, log_outcome, setup_logging
 from updater.observer import NullObserver, Observer, Observers, Step
 from updater.service import UpdaterService
@@ -259,7 +259,11 @@ def cmd_status(service: UpdaterService, args: argparse.Namespace) -> Result:
         last = item.last_operation
         installed = _version_text(item.installed)
         lines.append(
-            _("{name}: {installed}; {count} saved copies.").format(
+            ngettext(
+                "{name}: {installed}; {count} saved copy.",
+                "{name}: {installed}; {count} saved copies.",
+                len(item.snapshots),
+            ).format(
                 name=item.name,
                 installed=installed or _("not installed"),
                 count=len(item.snapshots),
@@ -272,9 +276,9 @@ def cmd_status(service: UpdaterService, args: argparse.Namespace) -> Result:
                 "  "
                 + _("Last {operation} ({when}): {outcome}. {message}")
                 .format(
-                    operation=last.operation.value,
+                    operation=_label(last.operation.value),
                     when=last.started_at.strftime("%Y-%m-%d %H:%M"),
-                    outcome=last.outcome.value,
+                    outcome=_label(last.outcome.value),
                     message=last.message or "",
                 )
                 .strip()
@@ -326,12 +330,12 @@ def cmd_history(service: UpdaterService, args: argparse.Namespace) -> Result:
     lines = [
         "{when}  {operation:<8} {product:<6} {versions:<20} {outcome}".format(
             when=e.started_at.strftime("%Y-%m-%d %H:%M"),
-            operation=e.operation.value,
+            operation=_label(e.operation.value),
             product=e.product or "-",
             versions=f"{e.from_version or ''} -> {e.to_version or ''}"
             if e.to_version or e.from_version
             else "",
-            outcome=e.outcome.value + (f": {e.message}" if e.message else ""),
+            outcome=_label(e.outcome.value) + (f": {e.message}" if e.message else ""),
         )
         for e in entries
     ] or [_("No history yet.")]
@@ -528,6 +532,27 @@ def _error(exc: UpdaterError, code: Exit) -> dict[str, Any]:
         "error": {"code": exc.code, "message": exc.message, "hint": exc.hint},
         "exit_code": int(code),
     }
+
+
+#: How history operations and outcomes read in the human output (JSON keeps the values).
+_LABELS = {
+    "check": N_("check"),
+    "update": N_("update"),
+    "rollback": N_("rollback"),
+    "restore": N_("restore"),
+    "recovery": N_("recovery"),
+    "success": N_("done"),
+    "failed": N_("failed"),
+    "rolled_back": N_("failed, previous version restored"),
+    "rollback_failed": N_("failed, previous version NOT restored"),
+    "cancelled": N_("cancelled"),
+    "nothing_to_do": N_("nothing to do"),
+    "in_progress": N_("in progress"),
+}
+
+
+def _label(value: str) -> str:
+    return _(_LABELS[value]) if value in _LABELS else value
 
 
 def _iso(moment: Any) -> str | None:
