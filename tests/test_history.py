@@ -222,7 +222,7 @@ WRITER = """
     from updater.history import History, Operation, Outcome
 
     with History(Path(sys.argv[1])) as history:
-        print("ready", flush=True)
+        print("ready" if history.persistent else "in memory", flush=True)
         sys.stdin.readline()  # go
         for n in range(int(sys.argv[2])):
             if n % 2:
@@ -255,6 +255,7 @@ def test_two_processes_write_at_the_same_time(db_path: Path) -> None:
         assert proc.returncode == 0
     with History(db_path) as history:
         entries = history.entries(limit=1000)
+    assert not list(db_path.parent.glob("*.corrupt-*")), "a healthy database was moved aside"
     assert len(entries) == 400
     for product in ("tpv", "erp"):
         versions = {e.from_version for e in entries if e.product == product}

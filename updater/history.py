@@ -237,7 +237,7 @@ class History:
 
     def _open(self) -> None:
         try:
-            self._conn = self._connect_waiting(self.path)
+            self._conn = self._connect_not_racing(self.path)
             self._persistent = True
             return
         except _CorruptDatabaseError as exc:
@@ -256,6 +256,20 @@ class History:
             self._persistent = True
         except (_CorruptDatabaseError, sqlite3.Error, OSError) as exc:
             self._fall_back_to_memory(exc)
+
+    def _connect_not_racing(self, path: Path) -> sqlite3.Connection:
+        """:meth:`_connect_waiting`, but a database that looks damaged is tried again a
+        few times first: another process (the tray and the command line start together)
+        may be creating it this very moment, and a healthy database must never be moved
+        aside as damaged."""
+        for attempt in range(5):
+            try:
+                return self._connect_waiting(path)
+            except _CorruptDatabaseError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def _connect_waiting(self, path: Path) -> sqlite3.Connection:
         """:meth:`_connect`, waiting while another process holds the database: switching
