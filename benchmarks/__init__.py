@@ -195,3 +195,52 @@ def print_machine_once() -> None:
     for key, value in machine().items():
         print(f"  {key + ':':<11}{value}")
     print()
+
+
+# --- memory (shared by the benchmarks that measure peaks) ------------------------------
+
+_STATUS = Path("/proc/self/status")
+
+
+def _status_bytes(field: str) -> int | None:
+    """A ``kB`` field of ``/proc/self/status`` (Linux), in bytes; None elsewhere."""
+    try:
+        text = _STATUS.read_text(encoding="ascii")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def peak_rss() -> int:
+    """This process's peak resident set size, in bytes.
+
+    Linux's ``VmHWM`` where there is one: ``getrusage``'s ``ru_maxrss`` keeps, across
+    the ``exec`` of a child that ``subprocess`` started with ``vfork``, the peak of the
+    parent's memory, and ``clear_refs`` cannot lower that part.
+    """
+    found = _status_bytes("VmHWM")
+    if found is not None:
+        return found
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)  # macOS: bytes; else KiB
+
+
+def current_rss() -> int:
+    """This process's resident set size now (the peak where it cannot be read)."""
+    found = _status_bytes("VmRSS")
+    return peak_rss() if found is None else found
+
+
+def reset_peak_rss() -> bool:
+    """Lower the peak RSS to the current RSS (Linux: ``/proc/self/clear_refs``), so that
+    the next peak is that of what runs next, not of the imports; False if impossible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5", encoding="ascii")
+    except OSError:
+        return False
+    return True

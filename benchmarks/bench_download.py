@@ -61,8 +61,11 @@ from benchmarks import (
     DATA_DIR,
     REPO_ROOT,
     Series,
+    current_rss,
     format_table,
+    peak_rss,
     print_machine_once,
+    reset_peak_rss,
     time_once,
     without_proxies,
 )
@@ -414,46 +417,6 @@ def measure_resume(server: NginxServer, url: str, work: Path, blob: Blob) -> Res
 
 
 # --- memory ------------------------------------------------------------------------------
-
-_STATUS = Path("/proc/self/status")
-
-
-def _status_bytes(field: str) -> int | None:
-    """A ``kB`` field of ``/proc/self/status`` (Linux), in bytes; None elsewhere."""
-    try:
-        text = _STATUS.read_text(encoding="ascii")
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    return None
-
-
-def peak_rss() -> int:
-    """This process's peak RSS: ``VmHWM`` on Linux (``getrusage`` keeps, across the
-    ``exec`` of a child started with ``vfork``, the parent's peak), else ``getrusage``."""
-    found = _status_bytes("VmHWM")
-    if found is not None:
-        return found
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)  # macOS: bytes; else KiB
-
-
-def current_rss() -> int:
-    found = _status_bytes("VmRSS")
-    return peak_rss() if found is None else found
-
-
-def reset_peak_rss() -> bool:
-    """Lower the peak RSS to the current RSS (Linux ``clear_refs``); False if impossible."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5", encoding="ascii")
-    except OSError:
-        return False
-    return True
 
 
 def memory_child(url: str, work: Path, size: int, sha256: str, trace: bool) -> int:
