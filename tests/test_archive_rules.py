@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import stat
 import struct
-import warnings
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.zipkit import Entry, entry_info, make_zip
 from updater.archive import (
     PathIndex,
     hash_zip_member,
@@ -23,27 +23,6 @@ from updater.archive import (
 from updater.errors import ArchiveError
 
 # --- helpers ---------------------------------------------------------------------------------
-
-Entry = tuple[str | zipfile.ZipInfo, bytes]
-
-
-def make_zip(
-    path: Path, entries: Sequence[Entry], *, compression: int = zipfile.ZIP_DEFLATED
-) -> Path:
-    """Write ``entries`` (name or ZipInfo, data) into a zip at ``path``; duplicates allowed."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # zipfile warns on duplicate names
-        with zipfile.ZipFile(path, "w", compression=compression) as zf:
-            for name, data in entries:
-                zf.writestr(name, data)
-    return path
-
-
-def entry_info(name: str, *, mode: int = 0, dos_attr: int = 0) -> zipfile.ZipInfo:
-    """A ZipInfo with Unix ``mode`` in the high and MS-DOS attributes in the low bits."""
-    info = zipfile.ZipInfo(name)
-    info.external_attr = (mode << 16) | dos_attr
-    return info
 
 
 def patch_sizes(path: Path, *, uncompressed: int) -> None:

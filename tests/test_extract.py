@@ -11,13 +11,13 @@ import random
 import stat
 import struct
 import sys
-import warnings
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
+from tests.zipkit import Entry, entry_info, make_zip
 from updater import archive
 from updater.archive import ExtractLimits, ProgressCallback, extract_zip, verify_tree
 from updater.errors import ArchiveError
@@ -27,28 +27,6 @@ from updater.publish.pack import pack_directory, scan_directory
 POSIX = pytest.mark.skipif(sys.platform == "win32", reason="POSIX permission bits")
 
 # --- helpers ---------------------------------------------------------------------------------
-
-Entry = tuple[str | zipfile.ZipInfo, bytes]
-
-
-def make_zip(
-    path: Path, entries: Sequence[Entry], *, compression: int = zipfile.ZIP_DEFLATED
-) -> Path:
-    """Write ``entries`` (name or ZipInfo, data) into a zip at ``path``; duplicates allowed."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # zipfile warns on duplicate names
-        with zipfile.ZipFile(path, "w", compression=compression) as zf:
-            for name, data in entries:
-                zf.writestr(name, data)
-    return path
-
-
-def entry_info(name: str, *, mode: int = 0) -> zipfile.ZipInfo:
-    """A ZipInfo with the Unix ``mode`` in the high bits of its external attributes."""
-    info = zipfile.ZipInfo(name)
-    info.external_attr = mode << 16
-    info.compress_type = zipfile.ZIP_DEFLATED
-    return info
 
 
 def file_entry(path: str, data: bytes) -> FileEntry:
