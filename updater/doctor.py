@@ -28,7 +28,6 @@ import re
 import shutil
 import tempfile
 import urllib.parse
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -39,6 +38,7 @@ import requests
 from updater.config import MachineConfig, load_config, resolve_config_path
 from updater.errors import BusyError, ConfigError, UpdaterError
 from updater.fetch import FeedFetcher, NetworkLimits, describe_tls_error, make_session
+from updater.fsutil import write_probe
 from updater.i18n import _
 from updater.platform import current as current_platform
 from updater.state import StateDir
@@ -555,14 +555,8 @@ def _check_write_access(folders: list[Path]) -> Check:
             problems.append(problem)
             fixes.append(fix)
             continue
-        probe = existing / f".innova-doctor-{uuid.uuid4().hex[:12]}"
-        try:
-            with probe.open("xb"):
-                pass
-            probe.unlink()
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                probe.unlink(missing_ok=True)
+        exc = write_probe(existing)
+        if exc is not None:
             problems.append(
                 _("The updater cannot write to {folder}: {error}").format(
                     folder=existing, error=_error_text(exc)

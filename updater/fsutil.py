@@ -31,3 +31,19 @@ def write_atomic(path: Path, data: bytes) -> None:
             temp.unlink(missing_ok=True)
     with contextlib.suppress(OSError):  # only the rename's durability is at stake
         current_platform.fsync_dir(folder)
+
+
+def write_probe(folder: Path) -> OSError | None:
+    """Whether this process may create files in ``folder`` (which must exist): creates
+    and deletes a probe file, because ``os.access`` is unreliable on Windows. Returns the
+    error when it may not, None when it may."""
+    probe = folder / f".innova-write-test-{uuid.uuid4().hex[:12]}"
+    try:
+        with probe.open("xb"):
+            pass
+        probe.unlink()
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            probe.unlink(missing_ok=True)
+        return exc
+    return None

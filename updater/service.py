@@ -13,7 +13,6 @@ import hashlib
 import random
 import re
 import shutil
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,7 +41,7 @@ from updater.errors import (
 )
 from updater.fetch import FeedFetcher, NetworkLimits, make_session
 from updater.filelist import FileList
-from updater.fsutil import write_atomic
+from updater.fsutil import write_atomic, write_probe
 from updater.health import check_health, read_installed_version, run_command
 from updater.history import History, HistoryEntry, Operation, Outcome
 from updater.i18n import _
@@ -939,16 +938,17 @@ def _pick_snapshot(available: list[SnapshotInfo], which: str | None) -> Snapshot
 
 
 def _check_writable(folder: Path) -> None:
-    """Create and delete a file in ``folder`` (os.access is unreliable on Windows)."""
-    probe = folder / f".innova-write-test-{uuid.uuid4().hex[:8]}"
+    """Refuse to start when the updater cannot create files in ``folder``."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"")
-        probe.unlink()
     except OSError as exc:
+        error: OSError | None = exc
+    else:
+        error = write_probe(folder)
+    if error is not None:
         raise PreflightError(
             _("The updater cannot write to {folder}: {error}").format(
-                folder=folder, error=exc.strerror or exc
+                folder=folder, error=error.strerror or error
             ),
             hint=_("Run the updater with administrator rights; nothing was changed."),
-        ) from exc
+        ) from error
