@@ -86,6 +86,7 @@ _TOP_KEYS = (
     "state_dir",
     "check_interval_hours",
     "language",
+    "support_url",
     "feed",
     "retention",
     "products",
@@ -295,6 +296,9 @@ class MachineConfig:
         check_interval_hours: How often the tray looks for updates.
         language: ``"es"`` or ``"en"`` to force the language of messages; ``None``
             to follow the environment.
+        support_url: Where the tray's *Report a problem* uploads the support bundle
+            (an ``http(s)`` address that accepts a POST); ``None``: the bundle is saved
+            and its folder opened instead.
     """
 
     source: Path | None
@@ -304,6 +308,7 @@ class MachineConfig:
     retention: Retention = field(default_factory=Retention)
     check_interval_hours: float = 6.0
     language: str | None = None
+    support_url: str | None = None
 
     def product(self, product_id: str) -> ProductConfig:
         """The product ``product_id``.
@@ -749,6 +754,11 @@ class _Reader:
                         choices=", ".join(SUPPORTED), value=language
                     ),
                 )
+        support_url: str | None = None
+        if "support_url" in top:
+            support_url = self.string(top["support_url"], "support_url").strip()
+            if urllib.parse.urlsplit(support_url).scheme not in ("http", "https"):
+                raise self.bad("support_url", _("must be an http:// or https:// address."))
         if "feed" not in top:
             raise self.bad(
                 "feed",
@@ -766,6 +776,7 @@ class _Reader:
             retention=retention,
             check_interval_hours=interval,
             language=language,
+            support_url=support_url,
         )
 
     def feed_address(self, value: object, key: str) -> str:

@@ -46,6 +46,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from updater import __version__
 from updater.config import (
     Command,
@@ -55,7 +57,7 @@ from updater.config import (
     resolve_config_path,
 )
 from updater.doctor import Check, format_check, redact_text
-from updater.errors import StorageError, UpdaterError
+from updater.errors import HTTPStatusError, NetworkError, StorageError, UpdaterError
 from updater.health import read_installed_version
 from updater.history import History
 from updater.i18n import _
@@ -69,6 +71,7 @@ __all__ = [
     "build_report",
     "redact_config_text",
     "render_config",
+    "send_report",
 ]
 
 #: How many history entries go into the report.
@@ -153,6 +156,55 @@ def build_report(
         members.append(("errors.txt", "".join(p + "\n" for p in problems).encode("utf-8")))
     _write_zip(out, [(name, _scrub(data)) for name, data in members if not _is_key_name(name)])
     return out
+
+
+#: The longest an upload of the support bundle may take (seconds).
+UPLOAD_TIMEOUT = 120.0
+
+
+def send_report(session: requests.Session, url: str, bundle: Path, *, machine_id: str) -> str:
+    """POST the support bundle to ``url`` (body: the zip, ``application/zip``) and
+    return the reference the server answered with (its first line of text, at most
+    200 characters; empty if none).
+
+    Raises:
+        NetworkError: the server cannot be reached or answers with an error status.
+        StorageError: the bundle cannot be read.
+    """
+    try:
+        data = bundle.read_bytes()
+    except OSError as exc:
+        raise StorageError(
+            _("Cannot read the support bundle {path}: {error}").format(
+                path=bundle, error=exc.strerror or exc
+            )
+        ) from exc
+    try:
+        response = session.post(
+            url,
+            data=data,
+            headers={
+                "Content-Type": "application/zip",
+                "X-Innova-Machine": machine_id,
+                "X-Innova-Filename": bundle.name,
+            },
+            timeout=(15.0, UPLOAD_TIMEOUT),
+        )
+    except requests.RequestException as exc:
+        raise NetworkError(
+            _("The support bundle could not be sent: {error}").format(error=exc),
+            hint=_("Check the internet connection, or save the bundle and send it by e-mail."),
+        ) from exc
+    if response.status_code >= 400:
+        raise HTTPStatusError(
+            _("The support server refused the bundle (HTTP {status}).").format(
+                status=response.status_code
+            ),
+            hint=_("Save the bundle and send it by e-mail."),
+            status=response.status_code,
+        )
+    first_line = response.text.strip().splitlines()[0] if response.text.strip() else ""
+    return first_line[:200]
 
 
 # --- configuration --------------------------------------------------------------------------
@@ -287,6 +339,7 @@ def render_config(config: MachineConfig) -> str:
             ("state_dir", config.state_dir),
             ("check_interval_hours", config.check_interval_hours),
             ("language", config.language),
+            ("support_url", config.support_url),
         ],
     )
     feed = config.feed

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import random
 import re
 import shutil
@@ -49,6 +50,8 @@ from updater.manifest import InstallerPackage, Manifest, Release, ZipPackage, pa
 from updater.observer import NullObserver, Observer, Step
 from updater.platform import current as current_platform
 from updater.platform.base import Platform
+from updater.preferences import Preferences, PreferencesStore, apply_preferences
+from updater.report import send_report
 from updater.schedule import (
     LAST_CHECK_FILE,
     LastCheck,
@@ -62,7 +65,7 @@ from updater.schedule import (
     save_last_check,
     usable_offline,
 )
-from updater.state import StateDir
+from updater.state import LockOwner, StateDir
 from updater.transaction import (
     Entry,
     Recovered,
@@ -107,6 +110,15 @@ class PollResult:
     due: bool
     next_check: datetime | None
     check: CheckResult | None = None
+
+
+@dataclass(frozen=True)
+class Activity:
+    """Another process holding the updater's lock, and the products it is updating
+    (those with an unfinished journal)."""
+
+    owner: LockOwner
+    products: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -170,11 +182,14 @@ class UpdaterService:
         limits: NetworkLimits | None = None,
         session: requests.Session | None = None,
     ) -> None:
-        self.config = config
+        self.file_config = config
         self.observer: Observer = observer or NullObserver()
         self.platform = platform
         self.limits = limits or NetworkLimits()
         self.state = StateDir(config.state_dir)
+        self._preferences = PreferencesStore.in_state_dir(self.state.root)
+        #: The configuration in effect: the file's, with the owner's settings applied.
+        self.config = apply_preferences(config, self._preferences.load())
         self._session = session
         self.updater_version = _own_version()
 
@@ -342,6 +357,9 @@ class UpdaterService:
         installed = self.installed_version(product)
         if found is None:
             return Choice(product.id, installed, None)
+        skipped = (
+            self._preferences.load().skipped_versions(product.id) if to_version is None else ()
+        )
         return choose(
             found,
             installed,
@@ -351,6 +369,7 @@ class UpdaterService:
             only=only,
             to_version=to_version,
             ignore_rollout=ignore_rollout,
+            skipped=skipped,
         )
 
     def check(
@@ -439,6 +458,93 @@ class UpdaterService:
             state = next_after_success(state, now, policy, rng)
         store.save(state)
         return PollResult(True, state.next_check, result)
+
+    def cached_check(self, products: Sequence[str] | None = None) -> CheckResult | None:
+        """What the last successful check found, worked out again for what is installed
+        now, without the network: for showing at start-up. ``None`` when there is no
+        check whose signatures still hold (for the channel in effect)."""
+        cached = self._offline_manifest()
+        if cached is None:
+            return None
+        manifest, checked_at = cached
+        wanted = (
+            [self.config.product(p) for p in products]
+            if products
+            else list(self.config.products.values())
+        )
+        choices = tuple(self._choose(manifest, p) for p in wanted)
+        return CheckResult(self.config.feed.channel, choices, checked_at)
+
+    # ----------------------------------------------------------------- preferences
+
+    def preferences(self) -> Preferences:
+        """The owner's settings and choices (:mod:`updater.preferences`)."""
+        return self._preferences.load()
+
+    def save_preferences(self, preferences: Preferences) -> None:
+        """Save the owner's settings and choices and put the settings in effect.
+
+        Raises:
+            StorageError: they cannot be saved (nothing changed).
+        """
+        self.state.ensure()
+        self._preferences.save(preferences)
+        self.config = apply_preferences(self.file_config, preferences)
+
+    def skip(self, product_id: str, version: Version) -> None:
+        """Never offer ``version`` of the product again (unless it is critical)."""
+        self.config.product(product_id)
+        self.save_preferences(self.preferences().skip(product_id, version))
+
+    def remind_later(self, product_id: str, version: Version, until: datetime) -> None:
+        """Do not announce ``version`` again before ``until``."""
+        self.config.product(product_id)
+        self.save_preferences(self.preferences().remind_later(product_id, version, until))
+
+    def mark_announced(self, product_id: str, version: Version) -> None:
+        """Remember that the person was told about ``version``."""
+        self.save_preferences(self.preferences().mark_announced(product_id, version))
+
+    # -------------------------------------------------------------------- activity
+
+    def activity(self) -> Activity | None:
+        """Whether another process (the CLI, a scheduled task) is updating now, read
+        without touching the lock: ``None`` when no other process holds it."""
+        owner = self.state.lock_owner()
+        if owner is None or owner.pid == os.getpid():
+            return None
+        journals = self.state.journal_dir.glob("*.journal")
+        products = tuple(sorted(p.name.removesuffix(".journal") for p in journals))
+        return Activity(owner, products)
+
+    # --------------------------------------------------------------------- report
+
+    def build_report(self, out: Path) -> Path:
+        """Write the support bundle (:mod:`updater.report`) to ``out``.
+
+        Raises:
+            StorageError: the zip cannot be written.
+        """
+        from updater.doctor import run_doctor
+        from updater.report import build_report
+
+        checks = run_doctor(self.file_config.source)
+        return build_report(
+            out, config_path=self.file_config.source, checks=checks, state_dir=self.state.root
+        )
+
+    def send_report(self, bundle: Path) -> str:
+        """Upload the support bundle to the configured support address; returns the
+        reference the server gave (or an empty string).
+
+        Raises:
+            ConfigError: no support address is configured.
+            NetworkError: the upload failed.
+        """
+        url = self.config.support_url
+        if url is None:
+            raise ConfigError(_("No support address is configured on this PC."))
+        return send_report(self.session, url, bundle, machine_id=self.state.machine_id())
 
     # --------------------------------------------------------------------- update
 

@@ -1,0 +1,211 @@
+"""The owner's settings and choices (skip, remind later, auto-install), and the service
+methods the tray uses besides check/update/restore: cached check, activity, report upload."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import zipfile
+from collections.abc import Iterator
+from datetime import UTC, datetime, time, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from packaging.version import Version
+
+from tests.shopkit import Shop
+from tests.test_choose import product, release
+from updater.config import load_config
+from updater.errors import ConfigError, HTTPStatusError
+from updater.preferences import OpeningHours, Preferences, PreferencesStore
+from updater.service import UpdaterService
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def test_opening_hours_in_a_day_and_across_midnight() -> None:
+    day = OpeningHours(time(9), time(21))
+    assert day.is_open(time(9)) and day.is_open(time(20, 59))
+    assert not day.is_open(time(21)) and not day.is_open(time(3))
+    night = OpeningHours(time(18), time(2))  # a bar
+    assert night.is_open(time(23)) and night.is_open(time(1, 30))
+    assert not night.is_open(time(2)) and not night.is_open(time(12))
+
+
+def test_only_bugfix_updates_install_by_themselves_and_only_outside_opening_hours() -> None:
+    p = product(release("1.0.0"), release("1.0.1", kind="bugfix"), release("1.1.0"))
+    bugfix, feature = p.releases[1], p.releases[2]
+    at_noon = datetime(2026, 11, 25, 12, 0)
+    at_night = datetime(2026, 11, 25, 23, 0)
+    assert not Preferences().may_auto_install(bugfix, at_night)  # off by default
+    on = Preferences(auto_install_bugfix=True)
+    assert on.may_auto_install(bugfix, at_noon)
+    assert not on.may_auto_install(feature, at_night)  # feature updates always ask
+    hours = Preferences(auto_install_bugfix=True, opening_hours=OpeningHours(time(9), time(21)))
+    assert not hours.may_auto_install(bugfix, at_noon)
+    assert hours.may_auto_install(bugfix, at_night)
+    assert not hours.skip("tpv", bugfix.version).may_auto_install(bugfix, at_night)
+
+
+def test_a_release_is_announced_once_and_again_when_a_reminder_is_due() -> None:
+    prefs = Preferences()
+    v = Version("1.1.0")
+    assert prefs.should_notify("tpv", v, NOW)
+    prefs = prefs.mark_announced("tpv", v)
+    assert not prefs.should_notify("tpv", v, NOW)
+    assert prefs.should_notify("tpv", Version("1.2.0"), NOW)  # a newer one is news
+    prefs = prefs.remind_later("tpv", v, NOW + timedelta(hours=4))
+    assert not prefs.should_notify("tpv", v, NOW + timedelta(hours=3))
+    assert prefs.should_notify("tpv", v, NOW + timedelta(hours=4))
+
+
+def test_store_round_trips_and_ignores_a_damaged_file(tmp_path: Path) -> None:
+    store = PreferencesStore(tmp_path / "preferences.json")
+    assert store.load() == Preferences()
+    prefs = (
+        Preferences(check_interval_hours=12, channel="beta", language="es")
+        .with_settings(
+            check_interval_hours=12, channel="beta", language="es", auto_install_bugfix=True,
+            opening_hours=OpeningHours(time(9, 30), time(20)),
+        )
+        .skip("tpv", Version("1.1.0"))
+        .remind_later("erp", Version("2.1.0"), NOW)
+        .mark_announced("tpv", Version("1.1.0"))
+    )  # fmt: skip
+    store.save(prefs)
+    assert store.load() == prefs
+    (tmp_path / "preferences.json").write_text('{"version": 1, "channel": 42}')
+    assert store.load() == Preferences()
+    (tmp_path / "preferences.json").write_text("not json")
+    assert store.load() == Preferences()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("check_interval_hours", 0.1), ("channel", "Beta Testers"), ("language", "fr")],
+)
+def test_bad_settings_are_refused(field: str, value: object) -> None:
+    with pytest.raises(ConfigError):
+        Preferences(**{field: value})  # type: ignore[arg-type]
+
+
+def test_skipped_release_is_not_offered_but_a_critical_one_is(shop: Shop) -> None:
+    shop.publish("1.1.0")
+    shop.service.skip("tpv", Version("1.1.0"))
+    [choice] = shop.service.check().choices
+    assert choice.offer is None
+    assert [n.reason for n in choice.not_offered] == ["it was skipped"]
+    assert shop.service.update("tpv").outcome == "nothing_to_do"
+    shop.publish("1.1.1", critical=True)
+    shop.service.skip("tpv", Version("1.1.1"))
+    [choice] = shop.service.check().choices
+    assert choice.offer is not None and str(choice.offer.version) == "1.1.1"
+
+
+def test_saved_settings_are_in_effect_for_a_new_service_like_the_cli(shop: Shop) -> None:
+    shop.service.save_preferences(
+        Preferences(check_interval_hours=24, channel="beta", language="es")
+    )
+    assert shop.service.config.feed.channel == "beta"
+    fresh = UpdaterService(load_config(shop.config_path))
+    assert fresh.config.feed.channel == "beta"
+    assert fresh.config.check_interval_hours == 24
+    assert fresh.config.language == "es"
+    assert fresh.file_config.feed.channel == "stable"  # the file itself is untouched
+
+
+def test_cached_check_works_without_the_network(shop: Shop) -> None:
+    assert shop.service.cached_check() is None  # never checked
+    shop.publish("1.1.0")
+    shop.service.check()
+    shop.server.stop()
+    cached = shop.service.cached_check()
+    assert cached is not None and not cached.offline
+    assert str(cached.choices[0].offer.version) == "1.1.0"  # type: ignore[union-attr]
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from updater.state import StateDir
+state = StateDir(Path(sys.argv[1]))
+state.journal_dir.mkdir(parents=True, exist_ok=True)
+with state.lock():
+    (state.journal_dir / "tpv.journal").write_text("")
+    print("locked", flush=True)
+    sys.stdin.readline()
+(state.journal_dir / "tpv.journal").unlink()
+"""
+
+
+def test_activity_names_another_process_updating(shop: Shop) -> None:
+    assert shop.service.activity() is None
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(shop.service.state.root)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        activity = shop.service.activity()
+        assert activity is not None
+        assert activity.owner.pid == holder.pid
+        assert activity.products == ("tpv",)
+    finally:
+        holder.communicate("\n", timeout=30)
+    assert shop.service.activity() is None
+
+
+class _Inbox(BaseHTTPRequestHandler):
+    received: list[tuple[str, dict[str, str], bytes]] = []
+    status = 200
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append((self.path, dict(self.headers), body))
+        self.send_response(type(self).status)
+        self.end_headers()
+        self.wfile.write(b"ticket 1234\n")
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[str, type[_Inbox]]]:
+    handler = type("Inbox", (_Inbox,), {"received": [], "status": 200})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/support/upload", handler
+    server.shutdown()
+    server.server_close()
+
+
+def test_support_bundle_is_built_and_uploaded(
+    shop: Shop, tmp_path: Path, inbox: tuple[str, type[_Inbox]]
+) -> None:
+    url, handler = inbox
+    text = shop.config_path.read_text()
+    shop.config_path.write_text(f"support_url = '{url}'\n" + text)
+    service = UpdaterService(load_config(shop.config_path))
+    bundle = service.build_report(tmp_path / "bundle.zip")
+    assert service.send_report(bundle) == "ticket 1234"
+    [(path, headers, body)] = handler.received
+    assert path == "/support/upload"
+    assert headers["Content-Type"] == "application/zip"
+    assert headers["X-Innova-Machine"] == service.state.machine_id()
+    assert body == bundle.read_bytes() and body.startswith(b"PK")
+    handler.status = 503
+    with pytest.raises(HTTPStatusError, match="503"):
+        service.send_report(bundle)
+
+
+def test_without_a_support_address_sending_is_a_clear_error(shop: Shop, tmp_path: Path) -> None:
+    bundle = shop.service.build_report(tmp_path / "bundle.zip")
+    with zipfile.ZipFile(bundle) as bundle_zip:
+        assert isinstance(json.loads(bundle_zip.read("history.json")), list)
+    with pytest.raises(ConfigError, match="support address"):
+        shop.service.send_report(bundle)
