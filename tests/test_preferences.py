@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from packaging.version import Version
@@ -130,6 +131,7 @@ def test_cached_check_works_without_the_network(shop: Shop) -> None:
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
+from typing import ClassVar
 from updater.state import StateDir
 state = StateDir(Path(sys.argv[1]))
 state.journal_dir.mkdir(parents=True, exist_ok=True)
@@ -159,7 +161,7 @@ def test_activity_names_another_process_updating(shop: Shop) -> None:
 
 
 class _Inbox(BaseHTTPRequestHandler):
-    received: list[tuple[str, dict[str, str], bytes]] = []
+    received: ClassVar[list[tuple[str, dict[str, str], bytes]]] = []
     status = 200
 
     def do_POST(self) -> None:
