@@ -44,7 +44,7 @@ from typing import Any, Final, Self, TypeVar
 import psutil
 
 from updater.errors import StorageError
-from updater.i18n import _
+from updater.i18n import N_, _
 
 __all__ = [
     "BUSY_TIMEOUT",
@@ -89,6 +89,28 @@ class Outcome(StrEnum):
     CANCELLED = "cancelled"
     NOTHING_TO_DO = "nothing_to_do"
     IN_PROGRESS = "in_progress"
+
+
+#: How operations and outcomes read for people (the stored values stay as they are).
+_LABELS: Final = {
+    "check": N_("check"),
+    "update": N_("update"),
+    "rollback": N_("rollback"),
+    "restore": N_("restore"),
+    "recovery": N_("recovery"),
+    "success": N_("done"),
+    "failed": N_("failed"),
+    "rolled_back": N_("failed, previous version restored"),
+    "rollback_failed": N_("failed, previous version NOT restored"),
+    "cancelled": N_("cancelled"),
+    "nothing_to_do": N_("nothing to do"),
+    "in_progress": N_("in progress"),
+}
+
+
+def history_label(value: str) -> str:
+    """An :class:`Operation` or :class:`Outcome` value in words, in the person's language."""
+    return _(_LABELS[value]) if value in _LABELS else value
 
 
 @dataclass(frozen=True)

@@ -90,3 +90,15 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 def N_(message: str) -> str:  # noqa: N802 - the conventional gettext marker name
     """Mark ``message`` for extraction without translating it yet."""
     return message
+
+
+def format_size(size: object) -> str:
+    """A size for people: KB below one megabyte, MB above (decimal comma in Spanish)."""
+    if not isinstance(size, int):
+        return "?"
+    if size < 2**20:
+        return f"{max(1, round(size / 1024))} KB"
+    text = f"{size / 2**20:.1f}"
+    if current_language() == "es":
+        text = text.replace(".", ",")
+    return f"{text} MB"

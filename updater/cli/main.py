@@ -25,7 +25,8 @@ from updater.cli.exitcodes import Exit, exit_code_for, worst
 from updater.config import MachineConfig, load_config, resolve_config_path
 from updater.errors import ConfigError, UpdaterError
 from updater.fetch import feed_url
-from updater.i18n import N_, _, current_language, ngettext, set_language
+from updater.history import history_label
+from updater.i18n import _, current_language, format_size, ngettext, set_language
 from updater.logs import LoggingObserver, log_failure, log_outcome, setup_logging
 from updater.observer import NullObserver, Observer, Observers, Step
 from updater.service import UpdaterService
@@ -115,7 +116,7 @@ def cmd_check(service: UpdaterService, args: argparse.Namespace) -> Result:
                     installed=installed or _("not installed"),
                     version=release.version,
                     kind=kind,
-                    size=_megabytes(offer["size"]),
+                    size=format_size(offer["size"]),
                 )
                 + (" " + _("Critical: it cannot be skipped.") if release.critical else "")
             )
@@ -276,9 +277,9 @@ def cmd_status(service: UpdaterService, args: argparse.Namespace) -> Result:
                 "  "
                 + _("Last {operation} ({when}): {outcome}. {message}")
                 .format(
-                    operation=_label(last.operation.value),
+                    operation=history_label(last.operation.value),
                     when=last.started_at.strftime("%Y-%m-%d %H:%M"),
-                    outcome=_label(last.outcome.value),
+                    outcome=history_label(last.outcome.value),
                     message=last.message or "",
                 )
                 .strip()
@@ -296,7 +297,7 @@ def cmd_status(service: UpdaterService, args: argparse.Namespace) -> Result:
     lines.append(_("Last successful check: {when}.").format(when=when))
     lines.append(
         _("State folder {path}: {size} used.").format(
-            path=status.state_dir, size=_megabytes(status.disk_used)
+            path=status.state_dir, size=format_size(status.disk_used)
         )
     )
     document = {
@@ -330,12 +331,12 @@ def cmd_history(service: UpdaterService, args: argparse.Namespace) -> Result:
     lines = [
         "{when}  {operation:<8} {product:<6} {versions:<20} {outcome}".format(
             when=e.started_at.strftime("%Y-%m-%d %H:%M"),
-            operation=_label(e.operation.value),
+            operation=history_label(e.operation.value),
             product=e.product or "-",
             versions=f"{e.from_version or ''} -> {e.to_version or ''}"
             if e.to_version or e.from_version
             else "",
-            outcome=_label(e.outcome.value) + (f": {e.message}" if e.message else ""),
+            outcome=history_label(e.outcome.value) + (f": {e.message}" if e.message else ""),
         )
         for e in entries
     ] or [_("No history yet.")]
@@ -357,7 +358,7 @@ def cmd_snapshots(service: UpdaterService, args: argparse.Namespace) -> Result:
                     id=snapshot.id,
                     version=snapshot.version or "?",
                     when=snapshot.taken_at.strftime("%Y-%m-%d %H:%M"),
-                    size=_megabytes(snapshot.size),
+                    size=format_size(snapshot.size),
                     reason=snapshot.reason,
                 )
             )
@@ -534,38 +535,8 @@ def _error(exc: UpdaterError, code: Exit) -> dict[str, Any]:
     }
 
 
-#: How history operations and outcomes read in the human output (JSON keeps the values).
-_LABELS = {
-    "check": N_("check"),
-    "update": N_("update"),
-    "rollback": N_("rollback"),
-    "restore": N_("restore"),
-    "recovery": N_("recovery"),
-    "success": N_("done"),
-    "failed": N_("failed"),
-    "rolled_back": N_("failed, previous version restored"),
-    "rollback_failed": N_("failed, previous version NOT restored"),
-    "cancelled": N_("cancelled"),
-    "nothing_to_do": N_("nothing to do"),
-    "in_progress": N_("in progress"),
-}
-
-
-def _label(value: str) -> str:
-    return _(_LABELS[value]) if value in _LABELS else value
-
-
 def _iso(moment: Any) -> str | None:
     return None if moment is None else str(moment.isoformat())
-
-
-def _megabytes(size: object) -> str:
-    """A size for people: KB below one megabyte, MB above."""
-    if not isinstance(size, int):
-        return "?"
-    if size < 2**20:
-        return f"{max(1, round(size / 1024))} KB"
-    return f"{size / 2**20:.1f} MB"
 
 
 def _config(args: argparse.Namespace) -> tuple[MachineConfig, Path]:
