@@ -1,42 +1,101 @@
-"""Entry point of ``innova-update-tray``: the tray icon of InnovaCommerce Updater.
+"""Entry point of ``innova-update-tray``: the tray app of InnovaCommerce Updater.
 
-For now the tray shows that the updater is installed and can be quit; the update
-window, notifications and settings arrive with the engine's service facade.
+One instance runs per user session: a second start asks the first to show itself
+(through a local socket named after the user) and exits. The configuration is found as
+the CLI finds it (``--config``, ``$INNOVA_UPDATER_CONFIG``, the default place).
 """
 
 from __future__ import annotations
 
+import argparse
+import getpass
+import hashlib
 import sys
 from collections.abc import Sequence
 
-from PySide6.QtGui import QAction, QIcon
-from PySide6.QtWidgets import QApplication, QMenu, QStyle, QSystemTrayIcon
+from PySide6.QtNetwork import QLocalServer, QLocalSocket
+from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
-from updater import __version__
-from updater.i18n import _
+from gui.tray import Tray
+from updater.config import load_config, resolve_config_path
+from updater.errors import ConfigError
+from updater.i18n import _, set_language
+from updater.logs import setup_logging
+
+#: Exit codes of the tray process.
+EXIT_OK, EXIT_CONFIG, EXIT_NO_TRAY = 0, 2, 3
 
 
-class Tray(QSystemTrayIcon):
-    """The tray icon and its menu."""
+def instance_name(user: str | None = None) -> str:
+    """The local socket name that makes the tray one instance per user."""
+    who = user or getpass.getuser()
+    return "innova-updater-tray-" + hashlib.sha256(who.encode()).hexdigest()[:16]
 
-    def __init__(self, app: QApplication) -> None:
-        icon: QIcon = app.style().standardIcon(QStyle.StandardPixmap.SP_BrowserReload)
-        super().__init__(icon)
-        self.setToolTip(_("InnovaCommerce Updater {version}").format(version=__version__))
-        self.menu = QMenu()
-        self.quit_action = QAction(_("Quit"), self.menu)
-        self.quit_action.triggered.connect(app.quit)
-        self.menu.addAction(self.quit_action)
-        self.setContextMenu(self.menu)
+
+def already_running(name: str) -> bool:
+    """Whether another tray of this user listens on ``name``; if so, ask it to show."""
+    socket = QLocalSocket()
+    socket.connectToServer(name)
+    if not socket.waitForConnected(500):
+        return False
+    socket.write(b"show\n")
+    socket.waitForBytesWritten(500)
+    socket.disconnectFromServer()
+    return True
+
+
+def listen(name: str, tray: Tray) -> QLocalServer:
+    server = QLocalServer()
+    QLocalServer.removeServer(name)  # a socket left by a tray that crashed
+    server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
+    server.listen(name)
+
+    def greet() -> None:
+        connection = server.nextPendingConnection()
+        if connection is not None:
+            connection.disconnected.connect(connection.deleteLater)
+            tray.notify(_("InnovaCommerce Updater is already running"), tray.status_text())
+
+    server.newConnection.connect(greet)
+    return server
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="innova-update-tray")
+    parser.add_argument("--config", help=_("the configuration file"))
+    parser.add_argument(
+        "--poll-minutes", type=float, default=5.0, help=argparse.SUPPRESS
+    )  # how often the schedule is consulted (the schedule decides when to check)
+    return parser.parse_args(list(argv))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    app = QApplication(list(argv) if argv is not None else sys.argv)
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    app = QApplication(sys.argv[:1])
     app.setApplicationName("InnovaCommerce Updater")
     app.setQuitOnLastWindowClosed(False)
-    tray = Tray(app)
-    tray.show()
-    return app.exec()
+    set_language(None)
+    name = instance_name()
+    if already_running(name):
+        return EXIT_OK
+    try:
+        config = load_config(resolve_config_path(args.config))
+    except ConfigError as exc:
+        text = "\n\n".join(filter(None, [exc.message, exc.hint]))
+        print(text, file=sys.stderr)
+        if QSystemTrayIcon.isSystemTrayAvailable():  # a desktop where someone can read it
+            QMessageBox.critical(None, _("InnovaCommerce Updater"), text)
+        return EXIT_CONFIG
+    setup_logging(config.state_dir / "logs", stderr=False)
+    if not QSystemTrayIcon.isSystemTrayAvailable():
+        print(_("This desktop has no system tray."), file=sys.stderr)
+        return EXIT_NO_TRAY
+    tray = Tray(config, poll_every_ms=int(args.poll_minutes * 60_000))
+    server = listen(name, tray)
+    tray.start()
+    code = app.exec()
+    server.close()
+    return code
 
 
 if __name__ == "__main__":

@@ -1,46 +1,29 @@
-"""The tray entry point builds a real tray icon with its menu (offscreen Qt)."""
+"""The tray's entry point, run as its own process (offscreen Qt, so no system tray)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from pathlib import Path
 
-from PySide6.QtWidgets import QApplication
-from pytestqt.qtbot import QtBot
+from tests.shopkit import Shop
 
-from gui.app import Tray
-from updater import __version__
-
-
-def test_tray_shows_name_version_and_quit(qtbot: QtBot) -> None:
-    app = QApplication.instance()
-    assert isinstance(app, QApplication)
-    tray = Tray(app)
-    assert tray.toolTip() == f"InnovaCommerce Updater {__version__}"
-    assert [a.text() for a in tray.contextMenu().actions()] == ["Quit"]
-    assert not tray.icon().isNull()
+TRAY = Path(sys.executable).with_name("innova-update-tray")
 
 
-def test_tray_process_starts_and_quits_on_its_own_quit_action() -> None:
-    """The real entry point runs an event loop; its Quit action ends it with exit code 0."""
-    code = (
-        "import sys\n"
-        "from PySide6.QtCore import QTimer\n"
-        "from PySide6.QtWidgets import QApplication\n"
-        "import gui.app as app_module\n"
-        "real = app_module.Tray\n"
-        "class Tray(real):\n"
-        "    def __init__(self, app):\n"
-        "        super().__init__(app)\n"
-        "        QTimer.singleShot(100, self.quit_action.trigger)\n"
-        "app_module.Tray = Tray\n"
-        "sys.exit(app_module.main(['tray']))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
-        capture_output=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr.decode()
+def run_tray(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "INNOVA_LANG": "en"}
+    return subprocess.run([str(TRAY), *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_a_bad_configuration_is_reported_and_the_tray_does_not_start(tmp_path: Path) -> None:
+    result = run_tray("--config", str(tmp_path / "missing.toml"))
+    assert result.returncode == 2
+    assert "missing.toml does not exist" in result.stderr
+
+
+def test_without_a_system_tray_it_says_so(shop: Shop) -> None:
+    result = run_tray("--config", str(shop.config_path))
+    assert result.returncode == 3
+    assert "This desktop has no system tray." in result.stderr

@@ -1,0 +1,482 @@
+"""The tray app driven like a shop owner would, against a real local feed, real program
+folders and real processes (pytest-qt, offscreen Qt)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from packaging.version import Version
+from PySide6.QtCore import QObject, QTimer, QUrl, Slot
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QWidget
+from pytestqt.qtbot import QtBot
+
+from gui.icons import TrayState
+from gui.tray import Tray
+from gui.windows.progress import ProgressWindow
+from gui.windows.restore import RestoreWindow
+from gui.windows.settings import SettingsWindow
+from gui.windows.update import UpdateWindow
+from tests.apps import install_app
+from tests.enginekit import tree
+from tests.shopkit import Shop, make_tpv, package_path
+from tests.test_preferences import HOLD_LOCK
+from updater.config import load_config
+from updater.i18n import set_language
+from updater.publish.repository import ReleaseSpec
+
+WAIT_MS = 60_000
+ROLLED_BACK = (
+    "The update could not be installed. Your previous version has been restored and "
+    "everything is as it was. You can try again later."
+)
+
+
+@pytest.fixture(autouse=True)
+def english() -> Iterator[None]:
+    set_language("en")
+    yield
+    set_language("en")
+
+
+@pytest.fixture
+def tray(shop: Shop, qtbot: QtBot, tmp_path: Path) -> Iterator[Tray]:
+    tray = Tray(
+        load_config(shop.config_path), poll_every_ms=10**8, tick_ms=10**8,
+        reports_dir=tmp_path / "reports",
+    )  # fmt: skip
+    yield tray
+    tray.stop()
+    if tray.progress is not None:
+        tray.progress.deleteLater()
+
+
+def installed(shop: Shop) -> str:
+    return (shop.install_dir / "VERSION").read_text().strip()
+
+
+def check(tray: Tray, qtbot: QtBot) -> None:
+    job = tray.check_now()
+    assert job is not None
+    qtbot.waitUntil(lambda: job.done, timeout=WAIT_MS)
+    assert job.error is None, job.error
+
+
+def update_window(tray: Tray) -> UpdateWindow:
+    window = tray.windows["update"]
+    assert isinstance(window, UpdateWindow)
+    return window
+
+
+def wait_outcome(qtbot: QtBot, window: ProgressWindow | None) -> ProgressWindow:
+    assert window is not None
+    qtbot.waitUntil(lambda: window.page != "progress", timeout=WAIT_MS)
+    return window
+
+
+def test_notify_install_success(shop: Shop, tray: Tray, qtbot: QtBot) -> None:
+    shop.publish("1.0.1", kind="bugfix")
+    with qtbot.waitSignal(tray.notified, timeout=WAIT_MS) as note:
+        check(tray, qtbot)
+    assert note.args == [
+        "InnovaCommerce TPV 1.0.1 is available",
+        "Bug-fix. Click to see what is new and install it.",
+    ]
+    assert tray.state == TrayState.AVAILABLE
+    assert "Update available: InnovaCommerce TPV 1.0.1 (Bug-fix)" in tray.icon.toolTip()
+    tray.notification_clicked()
+    window = update_window(tray)
+    assert window.fact("Installed version") == "1.0.0"
+    assert window.fact("New version") == "1.0.1"
+    assert window.fact("Type") == "Bug-fix"
+    assert window.fact("PrestaShop") == "works with any PrestaShop version"
+    assert window.skip_button.isVisible() and window.later_button.isVisible()
+    window.install_button.click()
+    progress = wait_outcome(qtbot, tray.progress)
+    assert progress.outcome_heading.text() == "InnovaCommerce TPV updated to 1.0.1"
+    assert not progress.retry_button.isVisible()
+    assert installed(shop) == "1.0.1"
+    assert tray.state == TrayState.UP_TO_DATE
+    # Announced once: the next check does not notify again.
+    with qtbot.assertNotEmitted(tray.notified):
+        check(tray, qtbot)
+
+
+def test_notification_in_spanish_says_correccion_de_errores(
+    shop: Shop, tray: Tray, qtbot: QtBot
+) -> None:
+    set_language("es")
+    shop.publish("1.0.1", kind="bugfix")
+    with qtbot.waitSignal(tray.notified, timeout=WAIT_MS) as note:
+        check(tray, qtbot)
+    assert note.args[0] == "InnovaCommerce TPV 1.0.1 está disponible"
+    assert note.args[1].startswith("Corrección de errores.")
+    shop.publish("1.1.0", kind="feature")
+    with qtbot.waitSignal(tray.notified, timeout=WAIT_MS) as note:
+        check(tray, qtbot)
+    assert note.args[1].startswith("Nuevas funcionalidades.")
+
+
+def test_failed_health_check_rolls_back_and_says_so(shop: Shop, tray: Tray, qtbot: QtBot) -> None:
+    shop.publish("1.1.0", self_test_exit=1)
+    before = tree(shop.install_dir)
+    check(tray, qtbot)
+    tray.install("tpv", "1.1.0")
+    progress = wait_outcome(qtbot, tray.progress)
+    assert progress.outcome_heading.text() == "The update could not be installed"
+    assert progress.outcome_text.text() == ROLLED_BACK
+    for button in (progress.retry_button, progress.details_button, progress.report_button):
+        assert button.isVisible()
+    progress.details_button.click()
+    assert "failed its self-check (code 1)" in progress.details_box.toPlainText()
+    assert tree(shop.install_dir) == before
+    assert tray.state == TrayState.ATTENTION
+    progress.report_button.click()
+    assert "report" in tray.windows
+
+
+def test_restore_previous_version_and_undo_it(shop: Shop, tray: Tray, qtbot: QtBot) -> None:
+    shop.publish("1.0.1")
+    shop.service.update("tpv")
+    (shop.data_dir / "sales.db").write_text("sales written with 1.0.1")
+    window = tray.open_restore()
+    assert isinstance(window, RestoreWindow)
+    assert window.table.rowCount() == 1
+    assert window.table.item(0, 0).text() == "1.0.0"  # type: ignore[union-attr]
+    text = window.confirmation_text(window.snapshots[0])
+    assert "version 1.0.0" in text and "not lost" in text and "undo" in text
+
+    def answer() -> None:
+        box = window.confirmation
+        assert box is not None
+        [restore] = [b for b in box.buttons() if b.text() == "Restore"]
+        restore.click()
+
+    QTimer.singleShot(200, answer)
+    window.restore_button.click()
+    progress = wait_outcome(qtbot, tray.progress)
+    assert progress.outcome_heading.text() == "InnovaCommerce TPV is back at version 1.0.0"
+    assert installed(shop) == "1.0.0"
+    assert not (shop.data_dir / "sales.db").exists()
+    assert progress.undo_button.isVisible()
+    progress.undo_button.click()
+    undo = wait_outcome(qtbot, tray.progress)
+    assert undo.outcome_heading.text() == "InnovaCommerce TPV is back at version 1.0.1"
+    assert installed(shop) == "1.0.1"
+    assert (shop.data_dir / "sales.db").read_text() == "sales written with 1.0.1"
+
+
+def test_skip_this_version(shop: Shop, tray: Tray, qtbot: QtBot) -> None:
+    shop.publish("1.1.0")
+    check(tray, qtbot)
+    tray.open_update("tpv")
+    update_window(tray).skip_button.click()
+    assert tray.state == TrayState.UP_TO_DATE
+    check(tray, qtbot)
+    assert tray.offers() == []
+    assert installed(shop) == "1.0.0"
+
+
+def test_remind_me_later(shop: Shop, tray: Tray, qtbot: QtBot) -> None:
+    shop.publish("1.1.0")
+    with qtbot.waitSignal(tray.notified, timeout=WAIT_MS):
+        check(tray, qtbot)
+    tray.open_update("tpv")
+    update_window(tray).later_button.click()
+    reminder = tray.service.preferences().reminders["tpv"]
+    assert reminder.version == "1.1.0"
+    assert reminder.until > datetime.now(UTC) + timedelta(hours=23)
+    assert tray.state == TrayState.AVAILABLE  # still shown, just not announced
+    with qtbot.assertNotEmitted(tray.notified):
+        check(tray, qtbot)
+    prefs = tray.service.preferences()
+    tray.service.save_preferences(
+        prefs.remind_later("tpv", Version("1.1.0"), datetime.now(UTC) - timedelta(seconds=1))
+    )
+    with qtbot.waitSignal(tray.notified, timeout=WAIT_MS):
+        check(tray, qtbot)
+
+
+def test_critical_update_cannot_be_skipped(shop: Shop, tray: Tray, qtbot: QtBot) -> None:
+    shop.publish("1.0.1", critical=True, kind="bugfix")
+    check(tray, qtbot)
+    window = tray.open_update("tpv")
+    assert window is not None
+    window.show()
+    assert window.install_button.isVisible()
+    assert not window.skip_button.isVisible()
+    assert window.fact("Type") == "Bug-fix (important)"
+
+
+def test_incompatible_release_is_explained_not_offered(
+    shop: Shop, tray: Tray, qtbot: QtBot
+) -> None:
+    shop.publish("2.0.0", prestashop=">=9.0")
+    check(tray, qtbot)
+    assert tray.offers() == [] and tray.state == TrayState.UP_TO_DATE
+    window = tray.open_update("tpv")
+    assert window is not None
+    assert not window.install_button.isVisible()
+    assert window.not_offered.text() == (
+        "InnovaCommerce TPV 2.0.0 is not offered: it needs PrestaShop >=9.0 and this shop "
+        "has 8.1.2."
+    )
+
+
+def test_busy_another_process_updating_shows_and_blocks(
+    shop: Shop, tray: Tray, qtbot: QtBot
+) -> None:
+    shop.publish("1.0.1")
+    check(tray, qtbot)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(shop.service.state.root)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        tray.tick()
+        assert tray.state == TrayState.WORKING
+        assert f"process {holder.pid}" in tray.icon.toolTip()
+        assert "InnovaCommerce TPV" in tray.icon.toolTip()
+        tray.install("tpv", "1.0.1")
+        progress = wait_outcome(qtbot, tray.progress)
+        assert progress.outcome_heading.text() == "Another update is in progress"
+        assert installed(shop) == "1.0.0"
+    finally:
+        holder.communicate("\n", timeout=30)
+    tray.tick()
+    assert tray.state == TrayState.AVAILABLE
+
+
+def test_offline_shows_offline_and_keeps_the_last_check(
+    shop: Shop, tray: Tray, qtbot: QtBot
+) -> None:
+    shop.publish("1.0.1")
+    check(tray, qtbot)
+    shop.server.stop()
+    check(tray, qtbot)  # shown from the last verified check
+    assert tray.offline and tray.state == TrayState.OFFLINE
+    assert "No connection to the update server." in tray.icon.toolTip()
+    assert [str(c.offer.version) for c in tray.offers() if c.offer] == ["1.0.1"]
+
+
+def test_offline_without_any_previous_check(shop: Shop, tray: Tray, qtbot: QtBot) -> None:
+    shop.server.stop()
+    job = tray.check_now()
+    assert job is not None
+    qtbot.waitUntil(lambda: job.done, timeout=WAIT_MS)
+    assert tray.state == TrayState.OFFLINE
+
+
+def test_running_program_is_closed_when_the_owner_asks(
+    shop: Shop, tray: Tray, qtbot: QtBot
+) -> None:
+    shop.publish("1.0.1")
+    check(tray, qtbot)
+    launcher = install_app(shop.install_dir, "tpv-app")
+    app = subprocess.Popen(
+        launcher.argv("normal"), stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert app.stdout is not None and app.stdout.readline().strip() == "ready"
+        tray.install("tpv", "1.0.1")
+        progress = tray.progress
+        assert progress is not None
+        qtbot.waitUntil(lambda: progress.page == "app_running", timeout=WAIT_MS)
+        assert "InnovaCommerce TPV is open" in progress.running_text.text()
+        assert installed(shop) == "1.0.0"
+        progress.close_app_button.click()
+        wait_outcome(qtbot, progress)
+        assert progress.outcome_heading.text() == "InnovaCommerce TPV updated to 1.0.1"
+        assert app.wait(timeout=30) is not None
+    finally:
+        app.kill()
+        app.wait()
+
+
+def test_ui_stays_responsive_during_a_slow_download_and_cancel_changes_nothing(
+    shop: Shop, tray: Tray, qtbot: QtBot
+) -> None:
+    build = make_tpv(shop.feed.base / "builds" / "1.0.1", "1.0.1")
+    (build / "lib" / "big.bin").write_bytes(os.urandom(400_000))  # ~10 s at the drip below
+    shop.feed.repo.add_release(
+        ReleaseSpec(product="tpv", version="1.0.1", channel="stable", notes_es="es",
+                    notes_en="en", build_dir=build)
+    )  # fmt: skip
+    shop.feed.repo.publish(shop.feed.keyring)
+    check(tray, qtbot)
+    before = tree(shop.install_dir)
+    shop.server.override(package_path(shop, "1.0.1"), drip=(2048, 0.05))
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start(20)
+    tray.install("tpv", "1.0.1")
+    progress = tray.progress
+    assert progress is not None
+    qtbot.waitUntil(lambda: " of " in progress.detail.text(), timeout=WAIT_MS)
+    seen = len(ticks)
+    qtbot.wait(500)
+    assert len(ticks) - seen >= 10  # the event loop ran all along (20 ms timer)
+    assert tray.state == TrayState.WORKING
+    assert progress.cancel_button.isEnabled()
+    progress.cancel_button.click()
+    wait_outcome(qtbot, progress)
+    timer.stop()
+    assert progress.outcome_heading.text() == "Update cancelled"
+    assert tree(shop.install_dir) == before
+
+
+def test_settings_are_saved_and_switch_the_language(shop: Shop, tray: Tray, qtbot: QtBot) -> None:
+    window = tray.open_settings()
+    assert isinstance(window, SettingsWindow)
+    assert window.interval.value() == 6
+    window.interval.setValue(12)
+    window.auto.setChecked(True)
+    window.outside_hours.setChecked(True)
+    window.language.setCurrentIndex(window.language.findData("es"))
+    window.save_button.click()
+    prefs = tray.service.preferences()
+    assert prefs.check_interval_hours == 12 and prefs.auto_install_bugfix
+    assert prefs.opening_hours is not None and prefs.language == "es"
+    assert tray.service.config.check_interval_hours == 12
+    assert tray.action("Buscar actualizaciones ahora") is not None
+    bad = tray.open_settings()
+    bad.channel.setCurrentText("Not A Channel")
+    bad.save_button.click()
+    assert bad.error.isVisible() and bad.isVisible()
+    assert tray.service.preferences().channel is None
+
+
+def test_bugfix_installs_by_itself_when_allowed(shop: Shop, tray: Tray, qtbot: QtBot) -> None:
+    prefs = tray.service.preferences()
+    tray.service.save_preferences(
+        prefs.with_settings(
+            check_interval_hours=None, channel=None, language=None,
+            auto_install_bugfix=True, opening_hours=None,
+        )
+    )  # fmt: skip
+    shop.publish("1.0.1", kind="bugfix")
+    with qtbot.waitSignal(tray.notified, timeout=WAIT_MS) as note:
+        check(tray, qtbot)
+    assert note.args[0] == "InnovaCommerce TPV updated to 1.0.1"
+    assert installed(shop) == "1.0.1"
+    shop.publish("1.1.0", kind="feature")
+    with qtbot.waitSignal(tray.notified, timeout=WAIT_MS) as note:
+        check(tray, qtbot)
+    assert note.args[0] == "InnovaCommerce TPV 1.1.0 is available"  # features always ask
+    assert installed(shop) == "1.0.1"
+
+
+def test_history_window_lists_what_happened(shop: Shop, tray: Tray, qtbot: QtBot) -> None:
+    shop.publish("1.1.0", self_test_exit=1)
+    check(tray, qtbot)
+    tray.install("tpv", "1.1.0")
+    wait_outcome(qtbot, tray.progress)
+    window = tray.open_history()
+    rows = [[window.cell(r, c) for c in range(5)] for r in range(window.table.rowCount())]
+    assert rows[0][1:] == [
+        "update",
+        "InnovaCommerce TPV",
+        "1.0.0 → 1.1.0",
+        "failed, previous version restored",
+    ]
+    assert rows[1][1] == "check" and rows[1][4] == "done"
+
+
+class _Opened(QObject):
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[QUrl] = []
+
+    @Slot(QUrl)
+    def open(self, url: QUrl) -> None:
+        self.urls.append(url)
+
+
+def test_report_a_problem_saves_the_bundle_and_opens_its_folder(
+    shop: Shop, tray: Tray, qtbot: QtBot, tmp_path: Path
+) -> None:
+    opened = _Opened()
+    QDesktopServices.setUrlHandler("file", opened, "open")
+    try:
+        window = tray.open_report()
+        assert not window.send_button.isVisible()  # no support address configured
+        window.save_button.click()
+        qtbot.waitUntil(lambda: "Saved as" in window.status.text(), timeout=WAIT_MS)
+    finally:
+        QDesktopServices.unsetUrlHandler("file")
+    [bundle] = (tmp_path / "reports").glob("innovacommerce-support-*.zip")
+    assert bundle.read_bytes().startswith(b"PK")
+    assert [Path(u.toLocalFile()) for u in opened.urls] == [tmp_path / "reports"]
+
+
+def test_one_tray_per_user(shop: Shop, tmp_path: Path) -> None:
+    """A second start hands over to the first and exits at once."""
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "INNOVA_UPDATER_CONFIG": str(shop.config_path),
+    }
+    probe = (
+        "from gui.app import already_running, instance_name\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "print(already_running(instance_name('tester')))\n"
+    )
+    serve = (
+        "import sys\n"
+        "from PySide6.QtCore import QTimer\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "from gui.app import listen, instance_name\n"
+        "app = QApplication([])\n"
+        "class T:\n"
+        "    def notify(self, title, text): print('shown', flush=True)\n"
+        "    def status_text(self): return ''\n"
+        "server = listen(instance_name('tester'), T())\n"
+        "print('listening', flush=True)\n"
+        "QTimer.singleShot(20000, app.quit)\n"
+        "app.exec()\n"
+    )
+    first = subprocess.Popen(
+        [sys.executable, "-c", serve], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert first.stdout is not None and first.stdout.readline() == "listening\n"
+        second = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60
+        )
+        assert second.stdout.strip() == "True"
+        assert first.stdout.readline() == "shown\n"
+    finally:
+        first.kill()
+        first.wait()
+    alone = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert alone.stdout.strip() == "False"
+
+
+def test_tray_menu_lists_the_actions(shop: Shop, tray: Tray, qtbot: QtBot) -> None:
+    shop.publish("1.0.1")
+    check(tray, qtbot)
+    tray.build_menu()
+    texts = [a.text() for a in tray.menu.actions() if not a.isSeparator()]
+    assert texts == [
+        "Update available: InnovaCommerce TPV 1.0.1 (Bug-fix)",
+        "Update InnovaCommerce TPV to 1.0.1…",
+        "Check for updates now",
+        "Restore previous version…",
+        "History",
+        "Settings",
+        "Report a problem…",
+        "Quit",
+    ]
+    tray.action("History").trigger()
+    assert isinstance(tray.windows["history"], QWidget)
