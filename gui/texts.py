@@ -105,7 +105,9 @@ def describe_error(error: UpdaterError, product_name: str = "") -> Problem:
         )  # fmt: skip
     if isinstance(error, RolledBackError):
         return Problem(
-            _("The update could not be installed"),
+            _("{product} was not updated").format(product=product_name)
+            if product_name
+            else _("The update could not be installed"),
             _(
                 "The update could not be installed. Your previous version has been restored "
                 "and everything is as it was. You can try again later."

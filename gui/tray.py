@@ -154,6 +154,7 @@ class Tray(QObject):
                     "The last update of {product} did not finish; open the history."
                 ).format(product=product.name)
         self.refresh()
+        self.announce()  # what the last check found and nobody was told yet
 
     # --------------------------------------------------------------------- state
 
@@ -417,6 +418,10 @@ class Tray(QObject):
     # ---------------------------------------------------------- install and restore
 
     def install(self, product_id: str, version: str, *, automatic: bool = False) -> ProgressWindow:
+        if self.progress is not None and self.progress.running:
+            # One update at a time: show the one in progress instead of a second one.
+            self._show_progress()
+            return self.progress
         name = self.product_name(product_id)
         window = ProgressWindow(
             _("Updating {product} to {version}").format(product=name, version=version),
@@ -526,6 +531,9 @@ class Tray(QObject):
         self.progress = window
 
     def restore(self, product_id: str, snapshot_id: str) -> ProgressWindow:
+        if self.progress is not None and self.progress.running:
+            self._show_progress()
+            return self.progress
         name = self.product_name(product_id)
         window = ProgressWindow(
             _("Restoring the previous version of {product}").format(product=name),

@@ -11,6 +11,7 @@ import pytest
 
 from tests.feedkit import Feed, build_feed
 from tests.feedserver import FeedServer, feed_server
+from tests.inbox import inbox_fixture
 from tests.shopkit import shop_fixture
 from updater.i18n import set_language
 
@@ -50,3 +51,6 @@ def server(feed: Feed) -> Iterator[FeedServer]:
 
 #: A shop's PC with a served feed (see tests/shopkit.py).
 shop = pytest.fixture(shop_fixture, name="shop")
+
+#: A support server that records uploaded bundles: (its URL, the handler class).
+inbox = pytest.fixture(inbox_fixture, name="inbox")

@@ -38,13 +38,6 @@ ROLLED_BACK = (
 )
 
 
-@pytest.fixture(autouse=True)
-def english() -> Iterator[None]:
-    set_language("en")
-    yield
-    set_language("en")
-
-
 @pytest.fixture
 def tray(shop: Shop, qtbot: QtBot, tmp_path: Path) -> Iterator[Tray]:
     tray = Tray(
@@ -129,7 +122,7 @@ def test_failed_health_check_rolls_back_and_says_so(shop: Shop, tray: Tray, qtbo
     check(tray, qtbot)
     tray.install("tpv", "1.1.0")
     progress = wait_outcome(qtbot, tray.progress)
-    assert progress.outcome_heading.text() == "The update could not be installed"
+    assert progress.outcome_heading.text() == "InnovaCommerce TPV was not updated"
     assert progress.outcome_text.text() == ROLLED_BACK
     for button in (progress.retry_button, progress.details_button, progress.report_button):
         assert button.isVisible()
@@ -303,13 +296,7 @@ def test_running_program_is_closed_when_the_owner_asks(
 def test_ui_stays_responsive_during_a_slow_download_and_cancel_changes_nothing(
     shop: Shop, tray: Tray, qtbot: QtBot
 ) -> None:
-    build = make_tpv(shop.feed.base / "builds" / "1.0.1", "1.0.1")
-    (build / "lib" / "big.bin").write_bytes(os.urandom(400_000))  # ~10 s at the drip below
-    shop.feed.repo.add_release(
-        ReleaseSpec(product="tpv", version="1.0.1", channel="stable", notes_es="es",
-                    notes_en="en", build_dir=build)
-    )  # fmt: skip
-    shop.feed.repo.publish(shop.feed.keyring)
+    publish_big(shop, "1.0.1")  # ~10 s at the drip below
     check(tray, qtbot)
     before = tree(shop.install_dir)
     shop.server.override(package_path(shop, "1.0.1"), drip=(2048, 0.05))
@@ -480,3 +467,113 @@ def test_tray_menu_lists_the_actions(shop: Shop, tray: Tray, qtbot: QtBot) -> No
     ]
     tray.action("History").trigger()
     assert isinstance(tray.windows["history"], QWidget)
+
+
+def publish_big(shop: Shop, version: str, size: int = 400_000) -> None:
+    """A release with an incompressible file, so that a dripped download lasts."""
+    build = make_tpv(shop.feed.base / "builds" / version, version)
+    (build / "lib" / "big.bin").write_bytes(os.urandom(size))
+    shop.feed.repo.add_release(
+        ReleaseSpec(product="tpv", version=version, channel="stable", notes_es="es",
+                    notes_en="en", build_dir=build)
+    )  # fmt: skip
+    shop.feed.repo.publish(shop.feed.keyring)
+
+
+def test_an_update_started_from_the_cli_shows_in_the_tray(
+    shop: Shop, tray: Tray, qtbot: QtBot
+) -> None:
+    publish_big(shop, "1.0.1")
+    check(tray, qtbot)
+    assert tray.state == TrayState.AVAILABLE
+    shop.server.override(package_path(shop, "1.0.1"), drip=(8192, 0.05))
+    cli = subprocess.Popen(
+        [str(Path(sys.executable).with_name("innova-update")), "update", "--silent",
+         "--config", str(shop.config_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "INNOVA_LANG": "en"},
+    )  # fmt: skip
+    try:
+        qtbot.waitUntil(lambda: (tray.tick(), tray.state == TrayState.WORKING)[1], timeout=WAIT_MS)
+        assert "innova-update" in tray.icon.toolTip()
+        assert f"process {cli.pid}" in tray.icon.toolTip()
+        # The tray refuses to start a second update while the CLI's runs.
+        tray.install("tpv", "1.0.1")
+        progress = wait_outcome(qtbot, tray.progress)
+        assert progress.outcome_heading.text() == "Another update is in progress"
+        assert cli.wait(timeout=120) == 0, cli.stderr.read() if cli.stderr else ""
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    tray.tick()  # the CLI finished: the tray shows what it did
+    assert installed(shop) == "1.0.1"
+    assert tray.state == TrayState.UP_TO_DATE
+
+
+def test_the_tray_runs_one_job_at_a_time(shop: Shop, tray: Tray, qtbot: QtBot) -> None:
+    publish_big(shop, "1.0.1")
+    check(tray, qtbot)
+    shop.server.override(package_path(shop, "1.0.1"), drip=(4096, 0.05))
+    first = tray.install("tpv", "1.0.1")
+    assert not tray.action("Check for updates now").isEnabled()
+    assert tray.action("Show progress…") is not None
+    assert tray.check_now() is None
+    first.hide()
+    again = tray.install("tpv", "1.0.1")  # shows the update in progress, starts nothing
+    assert again is first and first.isVisible() and first.page == "progress"
+    first.cancel_button.click()
+    qtbot.waitUntil(lambda: tray.engine.job is None, timeout=WAIT_MS)
+
+
+def test_cancel_is_offered_until_the_new_version_goes_in(qtbot: QtBot) -> None:
+    from gui.texts import PROGRESS_STEPS
+    from updater.observer import Step
+
+    window = ProgressWindow("t", PROGRESS_STEPS, "TPV")
+    qtbot.addWidget(window)
+    for step in (Step.DOWNLOAD, Step.STAGE, Step.SNAPSHOT):
+        window.on_step("tpv", step.value)
+        assert window.cancel_button.isEnabled(), step
+    window.on_step("tpv", Step.SWAP.value)
+    assert not window.cancel_button.isEnabled()
+    labels = [window.step_labels[s].text() for s, _w in PROGRESS_STEPS]
+    assert labels[0].startswith("✔") and labels[3].startswith("➜") and labels[4].startswith("•")
+
+
+def test_bugfix_waits_while_the_shop_is_open(shop: Shop, tray: Tray, qtbot: QtBot) -> None:
+    from updater.preferences import OpeningHours
+
+    now = datetime.now()
+    hours = OpeningHours((now - timedelta(hours=1)).time(), (now + timedelta(hours=1)).time())
+    prefs = tray.service.preferences().with_settings(
+        check_interval_hours=None, channel=None, language=None, auto_install_bugfix=True,
+        opening_hours=hours,
+    )  # fmt: skip
+    tray.service.save_preferences(prefs)
+    shop.publish("1.0.1", kind="bugfix")
+    with qtbot.waitSignal(tray.notified, timeout=WAIT_MS) as note:
+        check(tray, qtbot)
+    assert note.args[0] == "InnovaCommerce TPV 1.0.1 is available"  # told, not installed
+    tray.tick()
+    assert tray.engine.job is None and installed(shop) == "1.0.0"
+
+
+def test_report_a_problem_sends_the_bundle_to_support(
+    shop: Shop, qtbot: QtBot, tmp_path: Path, inbox: tuple[str, type]
+) -> None:
+    url, handler = inbox
+    shop.config_path.write_text(f"support_url = '{url}'\n" + shop.config_path.read_text())
+    tray = Tray(load_config(shop.config_path), poll_every_ms=10**8, tick_ms=10**8,
+                reports_dir=tmp_path / "reports")  # fmt: skip
+    try:
+        window = tray.open_report()
+        assert window.send_button.isVisible()
+        window.send_button.click()
+        qtbot.waitUntil(lambda: "Sent to InnovaCommerce support" in window.status.text(),
+                        timeout=WAIT_MS)  # fmt: skip
+        assert "Reference: ticket 1234" in window.status.text()
+        [(_path, _headers, body)] = handler.received
+        assert body.startswith(b"PK")
+    finally:
+        tray.stop()

@@ -6,17 +6,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import zipfile
-from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 from packaging.version import Version
 
+from tests.inbox import Inbox
 from tests.shopkit import Shop
 from tests.test_choose import product, release
 from updater.config import load_config
@@ -160,34 +157,8 @@ def test_activity_names_another_process_updating(shop: Shop) -> None:
     assert shop.service.activity() is None
 
 
-class _Inbox(BaseHTTPRequestHandler):
-    received: ClassVar[list[tuple[str, dict[str, str], bytes]]] = []
-    status = 200
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append((self.path, dict(self.headers), body))
-        self.send_response(type(self).status)
-        self.end_headers()
-        self.wfile.write(b"ticket 1234\n")
-
-    def log_message(self, format: str, *args: object) -> None:
-        return None
-
-
-@pytest.fixture
-def inbox() -> Iterator[tuple[str, type[_Inbox]]]:
-    handler = type("Inbox", (_Inbox,), {"received": [], "status": 200})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/support/upload", handler
-    server.shutdown()
-    server.server_close()
-
-
 def test_support_bundle_is_built_and_uploaded(
-    shop: Shop, tmp_path: Path, inbox: tuple[str, type[_Inbox]]
+    shop: Shop, tmp_path: Path, inbox: tuple[str, type[Inbox]]
 ) -> None:
     url, handler = inbox
     text = shop.config_path.read_text()

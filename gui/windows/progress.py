@@ -139,6 +139,7 @@ class ProgressWindow(QDialog):
         row.addStretch(1)
         for button in (self.undo_button, self.retry_button, self.close_button):
             row.addWidget(button)
+        o.addStretch(1)
         o.addLayout(row)
         self.details_button.clicked.connect(
             lambda: self.details_box.setVisible(not self.details_box.isVisible())
