@@ -13,14 +13,17 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from datetime import time as clock
 from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.version import Version
 
 from tests.apps import install_app
 from tests.shopkit import Shop, package_path, publish_installer, write_config
 from updater.cli.exitcodes import Exit
+from updater.preferences import OpeningHours
 from updater.schedule import PollState, PollStore
 
 SCRIPT = Path(sys.executable).parent / "innova-update"
@@ -210,6 +213,27 @@ def test_rollback_status_history_and_snapshots(shop: Shop) -> None:
     pruned = as_json(run(shop, "snapshots", "--prune", "--keep", "1", "--json"))
     assert len(pruned["products"][0]["snapshots"]) == 1
     assert len(pruned["products"][0]["deleted"]) == 1
+
+
+def test_status_and_check_follow_the_owners_settings_from_the_tray(shop: Shop) -> None:
+    shop.publish("1.1.0")
+    shop.service.skip("tpv", Version("1.1.0"))
+    prefs = shop.service.preferences()
+    shop.service.save_preferences(
+        prefs.with_settings(
+            check_interval_hours=12, channel=None, language=None, auto_install_bugfix=True,
+            opening_hours=OpeningHours(clock(9), clock(21)),
+        )
+    )  # fmt: skip
+    assert run(shop, "check").returncode == 0  # the skipped release is not offered
+    status = as_json(run(shop, "status", "--json"))
+    assert status["check_interval_hours"] == 12
+    assert status["preferences"]["skipped"] == {"tpv": ["1.1.0"]}
+    assert status["preferences"]["opening_hours"] == {"opens": "09:00", "closes": "21:00"}
+    text = run(shop, "status").stdout
+    assert "a check every 12 hours" in text
+    assert "outside opening hours (09:00-21:00)" in text
+    assert "Skipped by the shop owner: tpv 1.1.0." in text
 
 
 def test_dry_run_changes_nothing(shop: Shop) -> None:

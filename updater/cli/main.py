@@ -300,8 +300,34 @@ def cmd_status(service: UpdaterService, args: argparse.Namespace) -> Result:
             path=status.state_dir, size=format_size(status.disk_used)
         )
     )
+    prefs = service.preferences()
+    config = service.config
+    lines.append(
+        _("Channel {channel}; a check every {hours} hours.").format(
+            channel=config.feed.channel, hours=f"{config.check_interval_hours:g}"
+        )
+    )
+    if prefs.auto_install_bugfix:
+        hours = prefs.opening_hours
+        lines.append(
+            _("Bug-fix updates install by themselves outside opening hours ({opens}-{closes}).")
+            .format(opens=hours.opens.strftime("%H:%M"), closes=hours.closes.strftime("%H:%M"))
+            if hours is not None
+            else _("Bug-fix updates install by themselves.")
+        )  # fmt: skip
+    for product_id, versions in prefs.skipped.items():
+        lines.append(
+            _("Skipped by the shop owner: {product} {versions}.").format(
+                product=product_id, versions=", ".join(versions)
+            )
+        )
+    preferences = prefs.to_json()
+    preferences.pop("version")
+    preferences.pop("announced")
     document = {
         "channel": status.channel,
+        "check_interval_hours": config.check_interval_hours,
+        "preferences": preferences,
         "last_check": status.last_check.isoformat() if status.last_check else None,
         "state_dir": str(status.state_dir),
         "disk_used": status.disk_used,
