@@ -168,6 +168,22 @@ class Engine(QObject):
         self.pool.start(_Runnable(lambda: call(service), signals))
         return job
 
+    def read(self, call: Callable[[UpdaterService], Any]) -> Job:
+        """Run a read that may be slow (it may run the PrestaShop version command) on a
+        worker thread, alongside a long call if one runs. Reads change nothing."""
+        service = self.new_service()
+        job = Job("read", None)
+        signals = _Signals()
+        signals.finished.connect(lambda result: self._read_done(job, lambda: job._finish(result)))
+        signals.failed.connect(lambda error: self._read_done(job, lambda: job._fail(error)))
+        self._signals[job] = signals
+        self.pool.start(_Runnable(lambda: call(service), signals))
+        return job
+
+    def _read_done(self, job: Job, emit: Callable[[], None]) -> None:
+        self._signals.pop(job, None)
+        emit()
+
     def _done(self, job: Job, emit: Callable[[], None]) -> None:
         self._signals.pop(job, None)
         if self.job is job:

@@ -95,6 +95,7 @@ class Tray(QObject):
         self.notified_product: str | None = None
         self.windows: dict[str, QWidget] = {}
         self._auto_attempts: dict[tuple[str, str], datetime] = {}
+        self._reads: list[Job] = []
         self.progress: ProgressWindow | None = None
         self.state = TrayState.UNKNOWN
         self.poll_timer = QTimer(self)
@@ -141,8 +142,8 @@ class Tray(QObject):
 
     def load_known_state(self) -> None:
         """What is known without the network: the last check, failures, interruptions."""
+        self.reload_check()
         try:
-            self.check = self.service.cached_check()
             status = self.service.status()
         except UpdaterError as exc:
             log.warning("Cannot read the updater's state: %s", exc.message)
@@ -154,7 +155,30 @@ class Tray(QObject):
                     "The last update of {product} did not finish; open the history."
                 ).format(product=product.name)
         self.refresh()
-        self.announce()  # what the last check found and nobody was told yet
+
+    def reload_check(self, *, announce: bool = True) -> Job:
+        """Work out again, without the network, what the last verified check offers for
+        what is installed now (on a worker: it may run the PrestaShop version command)."""
+        job = self.engine.read(lambda s: s.cached_check())
+
+        def loaded(result: CheckResult | None) -> None:
+            if result is not None:
+                self.check = result
+            self.refresh()
+            if announce:
+                self.announce()  # what the last check found and nobody was told yet
+
+        job.finished.connect(loaded)
+        job.failed.connect(lambda error: log.warning("Cannot read the last check: %s", error))
+        self._reads.append(job)
+        job.finished.connect(lambda _r: self._reads.remove(job))
+        job.failed.connect(lambda _e: self._reads.remove(job))
+        return job
+
+    @property
+    def idle(self) -> bool:
+        """No engine call of this tray is running (long call or read)."""
+        return self.engine.job is None and not self._reads
 
     # --------------------------------------------------------------------- state
 
@@ -290,7 +314,7 @@ class Tray(QObject):
             finished = self.other_activity is not None and text is None
             self.other_activity = text
             if finished:  # what the other process did may have changed everything
-                self.check = self.service.cached_check()
+                self.reload_check(announce=False)
             self.refresh()
         self.auto_install()
 
@@ -396,11 +420,7 @@ class Tray(QObject):
         if choice is None:
             return None
         product = self.service.config.product(product_id)
-        try:
-            prestashop = self.service.prestashop_version(product)
-        except UpdaterError:
-            prestashop = None
-        window = UpdateWindow(choice, product.name, prestashop)
+        window = UpdateWindow(choice, product.name, choice.prestashop)
         window.install_requested.connect(lambda p, v: self.install(p, v))
         window.later_requested.connect(self.remind_later)
         window.skip_requested.connect(self.skip)
@@ -412,8 +432,7 @@ class Tray(QObject):
 
     def skip(self, product_id: str, version: str) -> None:
         self.service.skip(product_id, Version(version))
-        self.check = self.service.cached_check()
-        self.refresh()
+        self.reload_check(announce=False)
 
     # ---------------------------------------------------------- install and restore
 
@@ -482,8 +501,7 @@ class Tray(QObject):
                     self.notify(heading, text or _("Everything went well."))
             else:
                 window.show_success(_("{product} is already up to date").format(product=name))
-            self.check = self.service.cached_check()
-            self.refresh()
+            self.reload_check(announce=False)
 
         def failed(error: UpdaterError) -> None:
             self._work_done()
@@ -583,8 +601,7 @@ class Tray(QObject):
             text,
             undo_snapshot=result.undo.id if result.undo else None,
         )
-        self.check = self.service.cached_check()
-        self.refresh()
+        self.reload_check(announce=False)
 
     def _restore_failed(self, window: ProgressWindow, name: str, error: UpdaterError) -> None:
         self._work_done()

@@ -61,6 +61,11 @@ def check(tray: Tray, qtbot: QtBot) -> None:
     assert job.error is None, job.error
 
 
+def settle(tray: Tray, qtbot: QtBot) -> None:
+    """Wait until the tray has no engine call running (its state is then final)."""
+    qtbot.waitUntil(lambda: tray.idle, timeout=WAIT_MS)
+
+
 def update_window(tray: Tray) -> UpdateWindow:
     window = tray.windows["update"]
     assert isinstance(window, UpdateWindow)
@@ -95,6 +100,7 @@ def test_notify_install_success(shop: Shop, tray: Tray, qtbot: QtBot) -> None:
     assert progress.outcome_heading.text() == "InnovaCommerce TPV updated to 1.0.1"
     assert not progress.retry_button.isVisible()
     assert installed(shop) == "1.0.1"
+    settle(tray, qtbot)
     assert tray.state == TrayState.UP_TO_DATE
     # Announced once: the next check does not notify again.
     with qtbot.assertNotEmitted(tray.notified):
@@ -170,6 +176,7 @@ def test_skip_this_version(shop: Shop, tray: Tray, qtbot: QtBot) -> None:
     check(tray, qtbot)
     tray.open_update("tpv")
     update_window(tray).skip_button.click()
+    settle(tray, qtbot)
     assert tray.state == TrayState.UP_TO_DATE
     check(tray, qtbot)
     assert tray.offers() == []
@@ -244,6 +251,7 @@ def test_busy_another_process_updating_shows_and_blocks(
     finally:
         holder.communicate("\n", timeout=30)
     tray.tick()
+    settle(tray, qtbot)
     assert tray.state == TrayState.AVAILABLE
 
 
@@ -507,6 +515,7 @@ def test_an_update_started_from_the_cli_shows_in_the_tray(
             cli.kill()
             cli.wait()
     tray.tick()  # the CLI finished: the tray shows what it did
+    settle(tray, qtbot)
     assert installed(shop) == "1.0.1"
     assert tray.state == TrayState.UP_TO_DATE
 

@@ -39,6 +39,8 @@ class Choice:
     installed: Version | None
     offer: Release | None
     not_offered: tuple[NotOffered, ...] = field(default_factory=tuple)
+    #: The shop's PrestaShop version the choice was made for (None when unknown).
+    prestashop: Version | None = None
 
 
 def choose(
@@ -78,7 +80,7 @@ def choose(
             offer = release
         elif reason is not None:
             refused.append(NotOffered(release, reason))
-    return Choice(product.id, installed, offer, tuple(refused))
+    return Choice(product.id, installed, offer, tuple(refused), prestashop)
 
 
 def _why_not(
