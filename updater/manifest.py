@@ -143,6 +143,18 @@ MANIFEST_SCHEMA: dict[str, Any] = {
                 "installed_size": _SIZE,
                 "file_count": {"type": "integer", "minimum": 1},
                 "file_list": {"$ref": "#/$defs/target_ref"},
+                "deltas": {"type": "array", "items": {"$ref": "#/$defs/delta"}},
+            },
+        },
+        "delta": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["from_version", "target", "size", "sha256"],
+            "properties": {
+                "from_version": {"type": "string", "minLength": 1, "maxLength": 64},
+                "target": _TARGET_PATH,
+                "size": _SIZE,
+                "sha256": _SHA256,
             },
         },
         "installer": {
@@ -188,12 +200,27 @@ class TargetRef:
 
 
 @dataclass(frozen=True)
+class DeltaRef(TargetRef):
+    """A delta package that makes this release from the installed ``from_version``
+    (see :mod:`updater.delta`)."""
+
+    from_version: Version
+
+
+@dataclass(frozen=True)
 class ZipPackage(TargetRef):
-    """A full archive of the program directory."""
+    """A full archive of the program directory, and deltas from earlier versions."""
 
     installed_size: int
     file_count: int
     file_list: TargetRef
+    deltas: tuple[DeltaRef, ...] = ()
+
+    def delta_from(self, version: Version | None) -> DeltaRef | None:
+        """The delta from ``version``, if the publisher made one."""
+        if version is None:
+            return None
+        return next((d for d in self.deltas if d.from_version == version), None)
 
 
 @dataclass(frozen=True)
@@ -275,6 +302,7 @@ class Manifest:
                     yield package
                     if isinstance(package, ZipPackage):
                         yield package.file_list
+                        yield from package.deltas
 
 
 def default_kind(version: Version, previous: Version | None) -> ReleaseKind:
@@ -434,6 +462,15 @@ def _package(raw: Mapping[str, Any], where: str) -> Package:
             installed_size=int(raw["installed_size"]),
             file_count=int(raw["file_count"]),
             file_list=_target(raw["file_list"], f"{where}.file_list"),
+            deltas=tuple(
+                DeltaRef(
+                    target=_target_path(d["target"], f"{where}.deltas[{i}].target"),
+                    size=int(d["size"]),
+                    sha256=d["sha256"],
+                    from_version=_version(d["from_version"], f"{where}.deltas[{i}].from_version"),
+                )
+                for i, d in enumerate(raw.get("deltas", ()))
+            ),
         )
     return InstallerPackage(
         target=_target_path(raw["target"], f"{where}.target"),

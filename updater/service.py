@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import random
 import re
@@ -26,6 +27,7 @@ from packaging.version import InvalidVersion, Version
 from updater import __version__
 from updater.choose import Choice, Only, choose
 from updater.config import MachineConfig, ProductConfig
+from updater.delta import DeltaBaseError
 from updater.download import CancelToken, DownloadProgress
 from updater.errors import (
     AppRunningError,
@@ -33,6 +35,7 @@ from updater.errors import (
     ConfigError,
     FeedError,
     InstallError,
+    IntegrityError,
     ManifestError,
     NetworkError,
     PreflightError,
@@ -45,8 +48,16 @@ from updater.filelist import FileList
 from updater.fsutil import write_atomic, write_probe
 from updater.health import check_health, read_installed_version, run_command
 from updater.history import History, HistoryEntry, Operation, Outcome
-from updater.i18n import _
-from updater.manifest import InstallerPackage, Manifest, Release, ZipPackage, parse_manifest
+from updater.i18n import _, format_size
+from updater.manifest import (
+    DeltaRef,
+    InstallerPackage,
+    Manifest,
+    Release,
+    TargetRef,
+    ZipPackage,
+    parse_manifest,
+)
 from updater.observer import NullObserver, Observer, Step
 from updater.platform import current as current_platform
 from updater.platform.base import Platform
@@ -79,6 +90,8 @@ from updater.transaction import (
     same_volume,
 )
 from updater.trust import TrustedFeed
+
+log = logging.getLogger(__name__)
 
 IfRunning = Literal["fail", "wait", "close"]
 #: The longest an installer package may run (seconds).
@@ -131,6 +144,10 @@ class UpdateResult:
     to_version: Version | None
     choice: Choice | None = None
     reboot_required: bool = False
+    #: How the new version was obtained: the full package, a delta from the installed
+    #: version, or an installer; and the bytes downloaded for it.
+    method: Literal["full", "delta", "installer"] | None = None
+    downloaded_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -614,21 +631,45 @@ class UpdaterService:
         entry = history.start(Operation.UPDATE, product.id, from_version, str(release.version))
         name = package.target.rsplit("/", 1)[-1]
         download = self.state.downloads / f"{product.id}-{release.version}-{name}"
+        delta_ref = (
+            _worth_it(package.delta_from(choice.installed), package)
+            if isinstance(package, ZipPackage)
+            else None
+        )
+        delta_file = self.state.downloads / f"{product.id}-{release.version}.delta.zip"
         tx: UpdateTransaction | None = None
         reboot = False
+        method: Literal["full", "delta", "installer"] = (
+            "installer" if isinstance(package, InstallerPackage) else "full"
+        )
+        downloaded = 0
         try:
-            self.observer.step(product.id, Step.DOWNLOAD)
             token = CancelToken()
 
-            def on_progress(done: DownloadProgress) -> None:
-                self.observer.progress(product.id, Step.DOWNLOAD, done.done, done.total, done.rate)
-                if self.observer.cancelled():
-                    token.cancel()
+            def fetch(ref: TargetRef, dest: Path) -> None:
+                def on_progress(done: DownloadProgress) -> None:
+                    self.observer.progress(
+                        product.id, Step.DOWNLOAD, done.done, done.total, done.rate
+                    )
+                    if self.observer.cancelled():
+                        token.cancel()
 
-            feed.download(package, download, progress=on_progress, cancel=token)
+                self.observer.step(product.id, Step.DOWNLOAD)
+                feed.download(ref, dest, progress=on_progress, cancel=token)
+
             file_list = None
             if isinstance(package, ZipPackage):
                 file_list = self._file_list(feed, product, release, package)
+            if delta_ref is not None:
+                try:
+                    fetch(delta_ref, delta_file)
+                    downloaded += delta_ref.size
+                except (FeedError, IntegrityError) as exc:
+                    log.warning("The delta package was refused, using the full one: %s", exc)
+                    delta_ref = None
+            if delta_ref is None:
+                fetch(package, download)
+                downloaded += package.size
             tx = UpdateTransaction.begin(
                 journal_dir=self.state.journal_dir,
                 snapshots_root=self.state.snapshots_dir,
@@ -643,7 +684,17 @@ class UpdaterService:
                 registry_key=product.version.registry_key,
                 platform=self.platform,
             )
-            if file_list is not None:
+            if file_list is not None and delta_ref is not None:
+                try:
+                    tx.stage_delta(delta_file, file_list)
+                    method = "delta"
+                except (DeltaBaseError, IntegrityError) as exc:
+                    # E.g. the install was changed by hand: the full package still works.
+                    log.warning("The delta could not be applied, using the full package: %s", exc)
+                    fetch(package, download)
+                    downloaded += package.size
+                    tx.stage(download, file_list)
+            elif file_list is not None:
                 tx.stage(download, file_list)
             else:
                 tx.stage_installer(download)
@@ -680,8 +731,9 @@ class UpdaterService:
             self._after_failure(history, entry, product, tx, exc)  # raises when rolled back
             raise  # nothing was changed: the original error is the right one
         finally:
-            with contextlib.suppress(OSError):
-                download.unlink()
+            for leftover in (download, delta_file):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
         for stale in self.state.downloads.glob("*.partial*"):  # other releases' leftovers
             with contextlib.suppress(OSError):
                 stale.unlink()
@@ -691,10 +743,11 @@ class UpdaterService:
             keep=self.config.retention.keep,
             max_bytes=_megabytes(self.config.retention.max_disk_mb),
         )
-        history.finish(entry, Outcome.SUCCESS)
+        history.finish(entry, Outcome.SUCCESS, message=_describe_method(method, downloaded))
         return UpdateResult(
-            product.id, "updated", choice.installed, release.version, choice, reboot
-        )
+            product.id, "updated", choice.installed, release.version, choice, reboot,
+            method=method, downloaded_bytes=downloaded,
+        )  # fmt: skip
 
     def _file_list(
         self, feed: TrustedFeed, product: ProductConfig, release: Release, package: ZipPackage
@@ -1014,6 +1067,23 @@ class UpdaterService:
 
 
 # ------------------------------------------------------------------------ helpers
+
+
+#: A delta is used only when it is at most this share of the full package's size.
+DELTA_MAX_SHARE = 0.75
+
+
+def _worth_it(delta: DeltaRef | None, package: ZipPackage) -> DeltaRef | None:
+    """``delta`` when downloading it saves enough over the full package."""
+    if delta is None or delta.size > DELTA_MAX_SHARE * package.size:
+        return None
+    return delta
+
+
+def _describe_method(method: str, downloaded: int) -> str:
+    if method == "delta":
+        return _("Delta update: {size} downloaded.").format(size=format_size(downloaded))
+    return _("{size} downloaded.").format(size=format_size(downloaded))
 
 
 def _own_version() -> Version:

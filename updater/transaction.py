@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from updater.archive import extract_zip, remove_tree, verify_tree
+from updater.delta import build_from_delta
 from updater.errors import (
     ArchiveError,
     FileLockedError,
@@ -513,6 +514,41 @@ class UpdateTransaction:
         try:
             extract_zip(
                 package,
+                self.plan.staging_dir,
+                expected,
+                progress=lambda done, total: self._observer.progress(
+                    product, Step.STAGE, done, total
+                ),
+            )
+        except ArchiveError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EACCES):
+                raise _io_error(cause, _("extracting the update")) from exc
+            raise
+        self._platform.fsync_dir(self.plan.install_dir.parent)
+        self.journal.write(Entry.STAGED)
+        self._done.append(Entry.STAGED)
+
+    def stage_delta(self, delta: Path, expected: FileList) -> None:
+        """Build the new version next to the install dir from the installed one and a
+        delta package (:mod:`updater.delta`), and prove it is the release.
+
+        The installed version is only read. On failure the staging folder is removed and
+        the transaction is still at its beginning, so :meth:`stage` can follow with the
+        full package.
+
+        Raises:
+            DeltaBaseError: the installed files are not the delta's base.
+            IntegrityError: the delta does not make exactly the release.
+            ArchiveError, StorageError: the new files cannot be written.
+        """
+        self._expect(Entry.BEGIN)
+        product = self.plan.product
+        self._observer.step(product, Step.STAGE)
+        try:
+            build_from_delta(
+                delta,
+                self.plan.install_dir,
                 self.plan.staging_dir,
                 expected,
                 progress=lambda done, total: self._observer.progress(

@@ -187,12 +187,21 @@ def cmd_update(service: UpdaterService, args: argparse.Namespace) -> Result:
             "from_version": _version_text(result.from_version),
             "to_version": _version_text(result.to_version),
             "reboot_required": result.reboot_required,
+            "method": result.method,
+            "downloaded_bytes": result.downloaded_bytes,
         }
         entries.append(entry)
         if result.outcome == "updated":
             lines.append(
                 _("{name} updated to {version}.").format(name=name, version=result.to_version)
             )
+            if result.method == "delta":
+                lines.append(
+                    "  "
+                    + _("Only the changes were downloaded: {size}.").format(
+                        size=format_size(result.downloaded_bytes)
+                    )
+                )
             if result.reboot_required:
                 lines.append(_("Restart the PC to finish the update."))
             codes.append(Exit.REBOOT_REQUIRED if result.reboot_required else Exit.OK)

@@ -17,12 +17,14 @@ from pathlib import Path
 
 from updater import __version__
 from updater.cli import argparse_i18n
+from updater.delta import DEFAULT_LEVEL
 from updater.errors import PublishError, SigningKeyError, UpdaterError
 from updater.i18n import _, ngettext
 from updater.manifest import schema_json
 from updater.publish.keys import KeyRing, generate_key, load_public_key
 from updater.publish.repository import (
     DEFAULT_CHANNELS,
+    DEFAULT_DELTAS,
     DEFAULT_EXPIRY_DAYS,
     FEED_DIR,
     KEYS_DIR,
@@ -246,6 +248,8 @@ def cmd_add(args: argparse.Namespace) -> int:
         build_dir=Path(args.from_dir) if args.from_dir else None,
         zip_path=Path(args.from_zip) if args.from_zip else None,
         installer=installer,
+        deltas=args.deltas,
+        delta_level=args.delta_level,
     )
     record = repo.add_release(spec)
     print(
@@ -255,6 +259,15 @@ def cmd_add(args: argparse.Namespace) -> int:
     )
     for package in record["packages"]:
         print(f"  {package['target']}  {package['size']} B  sha256:{package['sha256'][:16]}…")
+        for delta in package.get("deltas", ()):
+            print(
+                "  "
+                + _("delta from {version}: {size} B ({share:.1%} of the full package)").format(
+                    version=delta["from_version"],
+                    size=delta["size"],
+                    share=delta["size"] / max(package["size"], 1),
+                )
+            )
     print(
         _("Run 'innova-release publish {workdir}' to sign and publish it.").format(
             workdir=args.workdir
@@ -462,6 +475,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--reboot-codes",
         default="3010,1641",
         help=_("installer exit codes meaning success with a reboot pending (3010,1641)"),
+    )
+    p.add_argument(
+        "--deltas",
+        type=int,
+        default=DEFAULT_DELTAS,
+        metavar="N",
+        help=_("make delta packages from the N newest earlier releases (default: 3; 0: none)"),
+    )
+    p.add_argument(
+        "--delta-level",
+        type=int,
+        default=DEFAULT_LEVEL,
+        choices=range(1, 23),
+        metavar="1-22",
+        help=_("zstd level of the deltas (default: 19; higher is smaller and slower)"),
     )
     p.add_argument("--notes-es", required=True, metavar="FILE", help=_("Spanish notes (Markdown)"))
     p.add_argument("--notes-en", required=True, metavar="FILE", help=_("English notes (Markdown)"))

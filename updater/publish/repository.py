@@ -47,6 +47,8 @@ from tuf.api.metadata import (
 )
 from tuf.api.serialization.json import JSONSerializer
 
+from updater.archive import extract_zip, remove_tree
+from updater.delta import DEFAULT_LEVEL, build_from_delta
 from updater.errors import ManifestError, PublishError, SigningKeyError, UpdaterError
 from updater.fetch import FeedFetcher, NetworkLimits, feed_url, make_session
 from updater.fsutil import write_atomic
@@ -58,6 +60,7 @@ from updater.manifest import (
     parse_manifest,
     validate_document,
 )
+from updater.publish.delta import make_delta
 from updater.publish.keys import KeyRing
 from updater.publish.pack import FileList, inspect_zip, pack_directory
 from updater.trust import TrustedFeed, manifest_target
@@ -77,6 +80,10 @@ DEFAULT_EXPIRY_DAYS: Mapping[str, int] = {
 }
 DEFAULT_CHANNELS = ("stable", "beta")
 INSTALLER_FORMATS = ("exe", "msi")
+
+
+#: How many earlier releases get a delta package to each new release, by default.
+DEFAULT_DELTAS = 3
 
 
 def utcnow() -> datetime:
@@ -186,6 +193,12 @@ class ReleaseSpec:
     build_dir: Path | None = None
     zip_path: Path | None = None
     installer: InstallerSpec | None = None
+    #: Delta packages are made from this many of the newest earlier releases (0: none).
+    deltas: int = DEFAULT_DELTAS
+    #: The zstd level of delta packages (higher: smaller and slower to make).
+    delta_level: int = DEFAULT_LEVEL
+    #: Processes that make delta packages (None: one per CPU).
+    delta_workers: int | None = None
 
 
 class FeedRepository:
@@ -372,7 +385,12 @@ class FeedRepository:
         try:
             with tempfile.TemporaryDirectory(dir=self.workdir, prefix=".add-") as tmp:
                 if spec.build_dir is not None or spec.zip_path is not None:
-                    packages.append(self._zip_package(spec, Path(tmp), f"{base}/{stem}", written))
+                    package = self._zip_package(spec, Path(tmp), f"{base}/{stem}", written)
+                    earlier = [r for r in product["releases"] if Version(r["version"]) < version]
+                    deltas = self._deltas(spec, package, earlier, Path(tmp), base, written)
+                    if deltas:
+                        package["deltas"] = deltas
+                    packages.append(package)
                 if spec.installer is not None:
                     packages.append(self._installer_package(spec.installer, base, written))
             record: dict[str, Any] = {
@@ -444,12 +462,7 @@ class FeedRepository:
         record = self._find(document, product, version)
         current = self.current()
         published = current["targets"].signed.targets if "targets" in current else {}
-        refs = [
-            ref
-            for package in record["packages"]
-            for ref in [package, package.get("file_list")]
-            if ref is not None
-        ]
+        refs = [ref for package in record["packages"] for ref in _package_refs(package)]
         if any(ref["target"] in published for ref in refs):
             raise PublishError(
                 _(
@@ -512,6 +525,53 @@ class FeedRepository:
             "file_count": file_list.file_count,
             "file_list": list_ref,
         }
+
+    def _deltas(
+        self,
+        spec: ReleaseSpec,
+        package: Mapping[str, Any],
+        earlier: list[Mapping[str, Any]],
+        tmp: Path,
+        base: str,
+        written: list[Path],
+    ) -> list[dict[str, Any]]:
+        """Delta packages from the newest ``spec.deltas`` earlier releases that have a zip,
+        each proven by rebuilding the new version from the old one before it is kept."""
+        if spec.deltas <= 0:
+            return []
+        with_zip = [(r, p) for r in earlier for p in r["packages"] if p.get("type") == "zip"]
+        with_zip.sort(key=lambda item: Version(item[0]["version"]), reverse=True)
+        new_zip = self.target_file(package["target"], package["sha256"])
+        new_list = inspect_zip(new_zip)
+        refs: list[dict[str, Any]] = []
+        for record, old in with_zip[: spec.deltas]:
+            old_version = str(Version(record["version"]))
+            old_zip = self.target_file(old["target"], old["sha256"])
+            out = tmp / f"from-{old_version}.delta.zip"
+            make_delta(
+                old_zip, new_zip, out, product=spec.product, from_version=old_version,
+                to_version=spec.version, level=spec.delta_level, workers=spec.delta_workers,
+            )  # fmt: skip
+            old_tree, rebuilt = tmp / f"old-{old_version}", tmp / f"rebuilt-{old_version}"
+            try:
+                extract_zip(old_zip, old_tree, inspect_zip(old_zip), durable=False)
+                build_from_delta(out, old_tree, rebuilt, new_list, durable=False)
+            except UpdaterError as exc:
+                raise PublishError(
+                    _("The delta from {version} does not rebuild this release: {error}").format(
+                        version=old_version, error=exc.message
+                    )
+                ) from exc
+            finally:
+                for folder in (old_tree, rebuilt):
+                    if folder.exists():
+                        remove_tree(folder)
+            if out.stat().st_size >= package["size"]:
+                continue  # no saving: clients would take the full package anyway
+            name = f"{base}/{spec.product}-{spec.version}.from-{old_version}.delta.zip"
+            ref = self._store_target(out, name, written)
+            refs.append({"from_version": old_version, **ref})
+        return refs
 
     def _installer_package(
         self, installer: InstallerSpec, base: str, written: list[Path]
@@ -673,8 +733,7 @@ class FeedRepository:
         for product in document["products"].values():
             for record in product["releases"]:
                 for package in record["packages"]:
-                    refs = [package] + ([package["file_list"]] if "file_list" in package else [])
-                    for ref in refs:
+                    for ref in _package_refs(package):
                         wanted[ref["target"]] = TargetFile(
                             ref["size"], {"sha256": ref["sha256"]}, ref["target"]
                         )
@@ -1149,6 +1208,15 @@ class FeedRepository:
 
 def _when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _package_refs(package: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The feed files of a package record: the package, its file list, its deltas."""
+    refs: list[Mapping[str, Any]] = [package]
+    if "file_list" in package:
+        refs.append(package["file_list"])
+    refs.extend(package.get("deltas", ()))
+    return refs
 
 
 def _walk_files(root: Path) -> Iterator[Path]:

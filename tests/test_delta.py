@@ -1,0 +1,269 @@
+"""Delta packages: made by the publisher, applied by the client, refused when wrong.
+
+Trees are generated with changed, added, deleted, renamed (content-hash names), moved
+and binary files; packages are real zips made by the packer; updates go through the
+whole service against a real feed on 127.0.0.1."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import stat
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.enginekit import tree
+from tests.shopkit import Shop, make_tpv
+from updater.archive import extract_zip, verify_tree
+from updater.delta import (
+    DeltaBaseError,
+    apply_patch,
+    build_from_delta,
+    compress_full,
+    decompress_full,
+    make_patch,
+    read_plan,
+)
+from updater.errors import IntegrityError
+from updater.history import Operation
+from updater.publish.delta import make_delta, match_predecessors, name_stem
+from updater.publish.pack import inspect_zip, pack_directory
+from updater.publish.repository import ReleaseSpec
+
+
+def noise(seed: int, size: int) -> bytes:
+    return random.Random(seed).randbytes(size)
+
+
+def edited(data: bytes, seed: int) -> bytes:
+    """``data`` with a few bytes changed and a block inserted, as a rebuild does."""
+    rng = random.Random(seed)
+    out = bytearray(data)
+    for _ in range(20):
+        out[rng.randrange(len(out))] = rng.randrange(256)
+    at = rng.randrange(len(out))
+    return bytes(out[:at] + noise(seed + 1, 4096) + out[at:])
+
+
+def old_tree(root: Path) -> Path:
+    (root / "bin").mkdir(parents=True)
+    (root / "data").mkdir()
+    (root / "old").mkdir()
+    (root / "bin" / "app.dll").write_bytes(noise(1, 600_000))
+    (root / "bin" / "libfoo-3fa2b1c9.dll").write_bytes(noise(2, 300_000))
+    (root / "bin" / "moved.dat").write_bytes(noise(3, 50_000))
+    (root / "bin" / "plugin-a.pyd").write_bytes(noise(4, 100_000))
+    (root / "data" / "same.txt").write_text("unchanged\n" * 100)
+    (root / "old" / "remove-me.txt").write_text("deleted in the new version")
+    (root / "empty.cfg").write_bytes(b"")
+    (root / "run.sh").write_text("#!/bin/sh\necho hi\n")
+    (root / "run.sh").chmod(0o755)
+    return root
+
+
+def new_tree(old: Path, root: Path) -> Path:
+    shutil.copytree(old, root)
+    (root / "bin" / "app.dll").write_bytes(edited((old / "bin" / "app.dll").read_bytes(), 10))
+    (root / "bin" / "libfoo-3fa2b1c9.dll").unlink()  # renamed with a new content hash
+    renamed = edited((old / "bin" / "libfoo-3fa2b1c9.dll").read_bytes(), 20)
+    (root / "bin" / "libfoo-9e8d7c6b.dll").write_bytes(renamed)
+    (root / "bin" / "plugin-a.pyd").unlink()  # renamed, no hash: matched by folder and size
+    plugin = edited((old / "bin" / "plugin-a.pyd").read_bytes(), 30)
+    (root / "bin" / "plugin-b.pyd").write_bytes(plugin)
+    (root / "assets").mkdir()
+    shutil.move(root / "bin" / "moved.dat", root / "assets" / "moved.dat")
+    shutil.rmtree(root / "old")
+    (root / "added.bin").write_bytes(noise(5, 80_000))
+    return root
+
+
+@pytest.fixture
+def packages(tmp_path: Path) -> tuple[Path, Path, Path, Path]:
+    old = old_tree(tmp_path / "v1")
+    new = new_tree(old, tmp_path / "v2")
+    pack_directory(old, tmp_path / "v1.zip")
+    pack_directory(new, tmp_path / "v2.zip")
+    return old, new, tmp_path / "v1.zip", tmp_path / "v2.zip"
+
+
+def test_codec_round_trips_and_detects_a_wrong_base() -> None:
+    old = noise(1, 200_000)
+    new = edited(old, 2)
+    patch = make_patch(old, new)
+    assert len(patch) < len(new) // 20
+    assert apply_patch(old, patch, len(new)) == new
+    with pytest.raises(IntegrityError):
+        apply_patch(noise(9, 200_000), patch, len(new))  # another base: checksum fails
+    whole = compress_full(new)
+    assert decompress_full(whole, len(new)) == new
+    with pytest.raises(IntegrityError):
+        decompress_full(whole[:-10] + b"0123456789", len(new))
+
+
+def test_renamed_files_are_matched_to_their_predecessor() -> None:
+    assert name_stem("bin/libfoo-3fa2b1c9.dll") == "bin/libfoo-#.dll"
+    assert name_stem("python311.dll") == "python311.dll"  # a version is not a hash
+    assert name_stem("Qt6Core.dll") == "Qt6Core.dll"
+
+
+def test_delta_round_trip_on_a_generated_tree(
+    packages: tuple[Path, Path, Path, Path], tmp_path: Path
+) -> None:
+    old, new, old_zip, new_zip = packages
+    renamed = match_predecessors(inspect_zip(old_zip), inspect_zip(new_zip))
+    assert renamed == {
+        "bin/libfoo-9e8d7c6b.dll": "bin/libfoo-3fa2b1c9.dll",
+        "bin/plugin-b.pyd": "bin/plugin-a.pyd",
+    }
+    delta = tmp_path / "delta.zip"
+    stats = make_delta(
+        old_zip, new_zip, delta, product="tpv", from_version="1", to_version="2", workers=2
+    )
+    assert stats.by_path["bin/app.dll"] == "patch"
+    assert stats.by_path["bin/libfoo-9e8d7c6b.dll"] == "patch"
+    assert stats.by_path["bin/plugin-b.pyd"] == "patch"
+    assert stats.by_path["assets/moved.dat"] == "same"  # moved, found by content
+    assert stats.by_path["data/same.txt"] == "same"
+    assert stats.by_path["added.bin"] == "full"
+    assert stats.renamed == 2
+    # Random data does not compress: the delta is the added file plus small patches.
+    assert delta.stat().st_size < 80_000 + 3 * 10_000 + 10_000
+    assert delta.stat().st_size < new_zip.stat().st_size / 5
+    base = tmp_path / "installed"
+    extract_zip(old_zip, base, inspect_zip(old_zip))
+    rebuilt = tmp_path / "rebuilt"
+    build_from_delta(delta, base, rebuilt, inspect_zip(new_zip))
+    verify_tree(rebuilt, inspect_zip(new_zip))
+    assert tree(rebuilt) == tree(new)
+    assert "old/remove-me.txt" not in tree(rebuilt)
+    if sys.platform != "win32":
+        assert (rebuilt / "run.sh").stat().st_mode & stat.S_IXUSR
+    assert tree(base) == tree(old)  # the installed version is only read
+
+
+def test_a_changed_installed_file_is_reported_and_nothing_is_left(
+    packages: tuple[Path, Path, Path, Path], tmp_path: Path
+) -> None:
+    _old, _new, old_zip, new_zip = packages
+    delta = tmp_path / "delta.zip"
+    make_delta(old_zip, new_zip, delta, product="tpv", from_version="1", to_version="2")
+    base = tmp_path / "installed"
+    extract_zip(old_zip, base, inspect_zip(old_zip))
+    (base / "bin" / "app.dll").write_bytes(b"patched by hand")
+    with pytest.raises(DeltaBaseError, match=r"bin/app\.dll"):
+        build_from_delta(delta, base, tmp_path / "rebuilt", inspect_zip(new_zip))
+    assert not (tmp_path / "rebuilt").exists()
+
+
+def test_a_tampered_delta_member_is_refused(
+    packages: tuple[Path, Path, Path, Path], tmp_path: Path
+) -> None:
+    _old, _new, old_zip, new_zip = packages
+    delta = tmp_path / "delta.zip"
+    make_delta(old_zip, new_zip, delta, product="tpv", from_version="1", to_version="2")
+    plan = read_plan(delta)
+    [patch] = [f for f in plan.files if f.path == "bin/app.dll"]
+    tampered = tmp_path / "tampered.zip"
+    with zipfile.ZipFile(delta) as src, zipfile.ZipFile(tampered, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == patch.member:
+                data = data[:40] + bytes([data[40] ^ 0xFF]) + data[41:]
+            dst.writestr(info, data)
+    base = tmp_path / "installed"
+    extract_zip(old_zip, base, inspect_zip(old_zip))
+    with pytest.raises(IntegrityError):
+        build_from_delta(tampered, base, tmp_path / "rebuilt", inspect_zip(new_zip))
+    assert not (tmp_path / "rebuilt").exists()
+
+
+# --- through the publisher and the service ---------------------------------------------
+
+
+def publish_tree(shop: Shop, version: str, build: Path, deltas: int = 3) -> None:
+    (build / "VERSION").write_text(version + "\n")
+    shop.feed.repo.add_release(
+        ReleaseSpec(product="tpv", version=version, channel="stable", notes_es="es",
+                    notes_en="en", build_dir=build, deltas=deltas)
+    )  # fmt: skip
+    shop.feed.repo.publish(shop.feed.keyring)
+
+
+def shop_with_binaries(shop: Shop) -> tuple[Path, Path]:
+    """1.0.1 (big binary files) installed; 1.0.2 (a patch release of it) published."""
+    v1 = make_tpv(shop.feed.base / "builds" / "1.0.1", "1.0.1")
+    old_tree(v1 / "program")
+    publish_tree(shop, "1.0.1", v1)
+    assert shop.service.update("tpv").method == "full"
+    v2 = shop.feed.base / "builds" / "1.0.2"
+    shutil.copytree(v1, v2)
+    shutil.rmtree(v2 / "program")
+    new_tree(v1 / "program", v2 / "program")
+    publish_tree(shop, "1.0.2", v2)
+    return v1, v2
+
+
+def test_update_downloads_the_delta_and_installs_the_exact_release(shop: Shop) -> None:
+    _v1, v2 = shop_with_binaries(shop)
+    [choice] = shop.service.check().choices
+    package = choice.offer.zip_package  # type: ignore[union-attr]
+    assert package is not None
+    # From 1.0.0 (no binaries yet) a delta would save nothing: the publisher left it out.
+    assert [str(d.from_version) for d in package.deltas] == ["1.0.1"]
+    delta = package.delta_from(choice.installed)
+    assert delta is not None and delta.size < package.size / 5
+    result = shop.service.update("tpv")
+    assert result.method == "delta"
+    assert result.downloaded_bytes == delta.size
+    assert tree(shop.install_dir) == tree(v2)
+    [entry] = shop.service.history("tpv", limit=1)
+    assert entry.operation == Operation.UPDATE and entry.message is not None
+    assert entry.message.startswith("Delta update")
+    assert shop.service.snapshots("tpv")[0].version == "1.0.1"
+
+
+def test_a_hand_modified_install_falls_back_to_the_full_package(shop: Shop) -> None:
+    _v1, v2 = shop_with_binaries(shop)
+    (shop.install_dir / "program" / "bin" / "app.dll").write_bytes(b"hot-fixed by a technician")
+    result = shop.service.update("tpv")
+    assert result.method == "full"
+    [choice_package] = [p for p in [result.choice.offer.zip_package] if p]  # type: ignore[union-attr]
+    assert result.downloaded_bytes > choice_package.size  # the delta, then the full package
+    assert tree(shop.install_dir) == tree(v2)  # byte-identical to the release
+
+
+def test_a_tampered_delta_on_the_server_is_refused_and_the_full_package_used(
+    shop: Shop,
+) -> None:
+    _v1, v2 = shop_with_binaries(shop)
+    [choice] = shop.service.check().choices
+    package = choice.offer.zip_package  # type: ignore[union-attr]
+    assert package is not None
+    delta = package.delta_from(choice.installed)
+    assert delta is not None
+    stored = shop.feed.repo.target_file(delta.target, delta.sha256)
+    data = bytearray(stored.read_bytes())
+    data[100] ^= 0xFF
+    shop.server.override(str(stored.relative_to(shop.feed.repo.feed_dir)), body=bytes(data))
+    result = shop.service.update("tpv")
+    assert result.method == "full"
+    assert tree(shop.install_dir) == tree(v2)
+
+
+def test_publisher_makes_deltas_from_the_last_n_releases_only(shop: Shop) -> None:
+    build = shop.feed.base / "builds" / "series"
+    old_tree(build)
+    for n, version in enumerate(["1.1.0", "1.2.0", "1.3.0", "1.4.0"]):
+        (build / "bin" / "app.dll").write_bytes(edited(noise(1, 600_000), n))
+        publish_tree(shop, version, build, deltas=2)
+    [choice] = shop.service.check().choices
+    package = choice.offer.zip_package  # type: ignore[union-attr]
+    assert package is not None
+    assert [str(d.from_version) for d in package.deltas] == ["1.3.0", "1.2.0"]
+    (build / "VERSION").write_text("1.5.0\n")
+    publish_tree(shop, "1.5.0", build, deltas=0)
+    [choice] = shop.service.check().choices
+    assert choice.offer.zip_package.deltas == ()  # type: ignore[union-attr]

@@ -1,0 +1,372 @@
+"""Delta packages: a new version rebuilt from the installed one plus binary patches.
+
+A delta package is a zip (stored, its members are compressed already) made by the
+publisher (:mod:`updater.publish.delta`) for one base version. ``delta.json`` lists every
+file of the new version with how to make it:
+
+``same``
+    copy the installed file ``base`` (same content; it may have been renamed);
+``patch``
+    apply the member ``member`` (a zstd frame that uses the installed file ``base`` as
+    its dictionary, zstd's "patch-from" mode with long-distance matching) to ``base``;
+``full``
+    decompress the member ``member`` (the whole file, zstd).
+
+Files of the installed version that are not listed are simply not carried over (they
+were deleted). The package is a TUF target like every other, and every rebuilt file is
+checked against the SHA-256 of the release's signed file list, so a delta can save
+bytes but cannot change what gets installed. When the installed files are not what the
+delta was made from (the shop's install was changed by hand), :class:`DeltaBaseError`
+says so and the caller falls back to the full package.
+
+The codec functions are shared by the publisher and the client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import stat
+import sys
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import zstandard
+
+from updater.archive import path_key, remove_tree, validate_entry_name
+from updater.errors import ArchiveError, IntegrityError, UpdaterError
+from updater.filelist import FileEntry, FileList
+from updater.i18n import _
+
+__all__ = [
+    "FORMAT",
+    "PLAN_NAME",
+    "DeltaBaseError",
+    "DeltaFile",
+    "DeltaPlan",
+    "apply_patch",
+    "build_from_delta",
+    "compress_full",
+    "decompress_full",
+    "make_patch",
+]
+
+FORMAT = 1
+PLAN_NAME = "delta.json"
+#: zstd's largest window (2 GiB): a file and its base together must fit in it.
+MAX_WINDOW_LOG = 31
+DEFAULT_LEVEL = 19
+
+Op = Literal["same", "patch", "full"]
+_OPS: tuple[Op, ...] = ("same", "patch", "full")
+_EXECUTABLE_MODE = 0o755
+
+
+class DeltaBaseError(UpdaterError):
+    """The installed files are not those the delta was made from."""
+
+    code = "delta.base"
+
+
+@dataclass(frozen=True)
+class DeltaFile:
+    """How one file of the new version is made (see the module's description)."""
+
+    path: str
+    op: Op
+    base: str | None = None
+    base_sha256: str | None = None
+    member: str | None = None
+    executable: bool = False
+
+
+@dataclass(frozen=True)
+class DeltaPlan:
+    """``delta.json``: the new version's files, from ``from_version`` to ``to_version``."""
+
+    product: str
+    from_version: str
+    to_version: str
+    files: tuple[DeltaFile, ...]
+
+    def to_json(self) -> bytes:
+        document = {
+            "format": FORMAT,
+            "product": self.product,
+            "from_version": self.from_version,
+            "to_version": self.to_version,
+            "files": [
+                {
+                    k: v
+                    for k, v in {
+                        "path": f.path,
+                        "op": f.op,
+                        "base": f.base,
+                        "base_sha256": f.base_sha256,
+                        "member": f.member,
+                        "executable": f.executable or None,
+                    }.items()
+                    if v is not None
+                }
+                for f in self.files
+            ],
+        }
+        return json.dumps(document, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, data: bytes) -> DeltaPlan:
+        """Parse and check ``delta.json``.
+
+        Raises:
+            IntegrityError: not a delta plan this updater understands, or unsafe names.
+        """
+        try:
+            raw: Any = json.loads(data)
+            if raw["format"] != FORMAT:
+                raise ValueError(f"format {raw['format']!r}")
+            files = []
+            for item in raw["files"]:
+                op = item["op"]
+                if op not in _OPS:
+                    raise ValueError(f"op {op!r}")
+                base = item.get("base")
+                member = item.get("member")
+                if (op in ("same", "patch")) != (base is not None):
+                    raise ValueError(f"{item['path']}: base")
+                if (op in ("patch", "full")) != (member is not None):
+                    raise ValueError(f"{item['path']}: member")
+                files.append(
+                    DeltaFile(
+                        path=validate_entry_name(str(item["path"])),
+                        op=op,
+                        base=None if base is None else validate_entry_name(str(base)),
+                        base_sha256=None if base is None else str(item["base_sha256"]),
+                        member=None if member is None else str(member),
+                        executable=item.get("executable") is True,
+                    )
+                )
+            return cls(
+                product=str(raw["product"]),
+                from_version=str(raw["from_version"]),
+                to_version=str(raw["to_version"]),
+                files=tuple(files),
+            )
+        except (ValueError, TypeError, KeyError, ArchiveError) as exc:
+            raise IntegrityError(
+                _("The delta package is not valid: {error}").format(error=exc)
+            ) from exc
+
+
+# --- the codec ----------------------------------------------------------------------------
+
+
+def _window_log(*sizes: int) -> int:
+    return max(10, min(MAX_WINDOW_LOG, (sum(sizes) + 1).bit_length()))
+
+
+def make_patch(old: bytes, new: bytes, level: int = DEFAULT_LEVEL) -> bytes:
+    """A zstd frame of ``new`` that uses ``old`` as its dictionary (zstd --patch-from)."""
+    params = zstandard.ZstdCompressionParameters.from_level(
+        level, window_log=_window_log(len(old), len(new)), enable_ldm=True, write_checksum=True
+    )
+    dictionary = zstandard.ZstdCompressionDict(old, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+    compressor = zstandard.ZstdCompressor(dict_data=dictionary, compression_params=params)
+    return compressor.compress(new)
+
+
+def apply_patch(old: bytes, patch: bytes, size: int) -> bytes:
+    """The file ``make_patch(old, new)`` was made from (at most ``size`` bytes).
+
+    Raises:
+        IntegrityError: the patch is damaged or does not fit ``old``.
+    """
+    dictionary = zstandard.ZstdCompressionDict(old, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+    decompressor = zstandard.ZstdDecompressor(
+        dict_data=dictionary, max_window_size=2**MAX_WINDOW_LOG
+    )
+    try:
+        return decompressor.decompress(patch, max_output_size=size)
+    except zstandard.ZstdError as exc:
+        raise IntegrityError(
+            _("A patch of the delta package is damaged: {error}").format(error=exc)
+        ) from exc
+
+
+def compress_full(new: bytes, level: int = DEFAULT_LEVEL) -> bytes:
+    """The whole file, zstd-compressed (for files a patch does not make smaller)."""
+    params = zstandard.ZstdCompressionParameters.from_level(
+        level, window_log=_window_log(len(new)), enable_ldm=True, write_checksum=True
+    )
+    return zstandard.ZstdCompressor(compression_params=params).compress(new)
+
+
+def decompress_full(data: bytes, size: int) -> bytes:
+    """Raises IntegrityError when ``data`` is damaged."""
+    decompressor = zstandard.ZstdDecompressor(max_window_size=2**MAX_WINDOW_LOG)
+    try:
+        return decompressor.decompress(data, max_output_size=size)
+    except zstandard.ZstdError as exc:
+        raise IntegrityError(
+            _("A file of the delta package is damaged: {error}").format(error=exc)
+        ) from exc
+
+
+# --- the client side ----------------------------------------------------------------------
+
+
+def read_plan(delta_zip: Path) -> DeltaPlan:
+    """The plan of a delta package.
+
+    Raises:
+        IntegrityError: the package is not a readable delta package.
+    """
+    try:
+        with zipfile.ZipFile(delta_zip) as zf:
+            return DeltaPlan.from_json(zf.read(PLAN_NAME))
+    except (zipfile.BadZipFile, KeyError, OSError) as exc:
+        raise IntegrityError(
+            _("The delta package cannot be read: {error}").format(error=exc)
+        ) from exc
+
+
+def build_from_delta(
+    delta_zip: Path,
+    base_dir: Path,
+    dest: Path,
+    expected: FileList,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    durable: bool = True,
+) -> None:
+    """Make the new version in the new folder ``dest`` from ``base_dir`` (the installed
+    version, only read) and the delta package, all or nothing.
+
+    Every file made is checked against ``expected`` (the release's signed file list):
+    its path, size and SHA-256. Base files are checked against the SHA-256 the delta
+    was made from before they are used.
+
+    Raises:
+        DeltaBaseError: an installed file the delta needs is missing or was changed
+            (``dest`` removed; nothing else was touched).
+        IntegrityError: the delta package is damaged, tampered with or does not make
+            exactly ``expected`` (``dest`` removed).
+        ArchiveError: ``dest`` exists already, or cannot be written.
+    """
+    plan = read_plan(delta_zip)
+    wanted = {path_key(e.path): e for e in expected.files}
+    planned = {path_key(f.path): f for f in plan.files}
+    if set(wanted) != set(planned) or len(planned) != len(plan.files):
+        raise IntegrityError(_("The delta package does not make the files of the release."))
+    if os.path.lexists(dest):
+        raise ArchiveError(
+            _(
+                "The folder {path} already exists; a package is only unpacked into a new folder."
+            ).format(path=dest)
+        )
+    dest.mkdir(parents=True)
+    total = expected.installed_size
+    done = 0
+    if progress is not None:
+        progress(0, total)
+    try:
+        with zipfile.ZipFile(delta_zip) as zf:
+            for key, item in planned.items():
+                entry = wanted[key]
+                content = _make_file(zf, item, entry, base_dir)
+                _write(dest, entry, content, item.executable, durable)
+                done += entry.size
+                if progress is not None:
+                    progress(done, total)
+        if durable:
+            _sync_folders(dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            remove_tree(dest)
+        raise
+
+
+def _make_file(zf: zipfile.ZipFile, item: DeltaFile, entry: FileEntry, base_dir: Path) -> bytes:
+    base = _read_base(base_dir, item) if item.base is not None else b""
+    if item.op == "same":
+        content = base
+    else:
+        assert item.member is not None
+        try:
+            data = zf.read(item.member)
+        except (KeyError, zipfile.BadZipFile, OSError) as exc:
+            raise IntegrityError(
+                _("The delta package lacks {member}: {error}").format(member=item.member, error=exc)
+            ) from exc
+        content = (
+            apply_patch(base, data, entry.size)
+            if item.op == "patch"
+            else decompress_full(data, entry.size)
+        )
+    if len(content) != entry.size or hashlib.sha256(content).hexdigest() != entry.sha256:
+        raise IntegrityError(
+            _("{path} made from the delta package does not match the release's file list.")
+            .format(path=entry.path)
+        )  # fmt: skip
+    return content
+
+
+def _read_base(base_dir: Path, item: DeltaFile) -> bytes:
+    assert item.base is not None
+    path = base_dir.joinpath(*item.base.split("/"))
+    try:
+        info = path.lstat()
+        if not stat.S_ISREG(info.st_mode):
+            raise DeltaBaseError(
+                _("The installed {path} is not a plain file.").format(path=item.base)
+            )
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise DeltaBaseError(
+            _("The installed file {path} is missing.").format(path=item.base)
+        ) from exc
+    except OSError as exc:
+        raise DeltaBaseError(
+            _("The installed file {path} cannot be read: {error}").format(
+                path=item.base, error=exc.strerror or exc
+            )
+        ) from exc
+    if hashlib.sha256(data).hexdigest() != item.base_sha256:
+        raise DeltaBaseError(
+            _("The installed file {path} was changed since it was installed.").format(
+                path=item.base
+            )
+        )
+    return data
+
+
+def _write(dest: Path, entry: FileEntry, content: bytes, executable: bool, durable: bool) -> None:
+    target = dest.joinpath(*entry.path.split("/"))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("xb") as sink:
+            sink.write(content)
+            sink.flush()
+            if executable and sys.platform != "win32":
+                os.fchmod(sink.fileno(), _EXECUTABLE_MODE)
+            if durable:
+                os.fsync(sink.fileno())
+    except OSError as exc:
+        raise ArchiveError(
+            _("Cannot write {path}: {error}").format(path=target, error=exc.strerror or exc)
+        ) from exc
+
+
+def _sync_folders(root: Path) -> None:
+    if sys.platform == "win32":
+        return
+    for folder in [root, *(p for p in root.rglob("*") if p.is_dir())]:
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
