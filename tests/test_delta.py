@@ -6,9 +6,12 @@ whole service against a real feed on 127.0.0.1."""
 
 from __future__ import annotations
 
+import os
 import random
+import re
 import shutil
 import stat
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -222,7 +225,7 @@ def test_update_downloads_the_delta_and_installs_the_exact_release(shop: Shop) -
     [entry] = shop.service.history("tpv", limit=1)
     assert entry.operation == Operation.UPDATE and entry.message is not None
     assert entry.message.startswith("Delta update")
-    assert shop.service.snapshots("tpv")[0].version == "1.0.1"
+    assert "1.0.1" in [s.version for s in shop.service.snapshots("tpv")]
 
 
 def test_a_hand_modified_install_falls_back_to_the_full_package(shop: Shop) -> None:
@@ -267,3 +270,33 @@ def test_publisher_makes_deltas_from_the_last_n_releases_only(shop: Shop) -> Non
     publish_tree(shop, "1.5.0", build, deltas=0)
     [choice] = shop.service.check().choices
     assert choice.offer.zip_package.deltas == ()  # type: ignore[union-attr]
+
+
+def test_the_release_tool_makes_and_reports_deltas(shop: Shop, tmp_path: Path) -> None:
+    v1 = make_tpv(shop.feed.base / "builds" / "1.0.1", "1.0.1")
+    old_tree(v1 / "program")
+    publish_tree(shop, "1.0.1", v1)
+    v2 = tmp_path / "v2"
+    shutil.copytree(v1, v2)
+    shutil.rmtree(v2 / "program")
+    new_tree(v1 / "program", v2 / "program")
+    notes = tmp_path / "notes.md"
+    notes.write_text("notes")
+    tool = Path(sys.executable).with_name("innova-release")
+
+    def add(version: str, *extra: str) -> str:
+        (v2 / "VERSION").write_text(version + "\n")
+        result = subprocess.run(
+            [str(tool), "add", str(shop.feed.repo.workdir), "--product", "tpv",
+             "--version", version, "--from-dir", str(v2), "--notes-es", str(notes),
+             "--notes-en", str(notes), *extra],
+            capture_output=True, text=True, timeout=300,
+            env={**os.environ, "INNOVA_LANG": "en"},
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    out = add("1.0.2", "--deltas", "1")
+    assert re.search(r"delta from 1\.0\.1: \d+ B \(\d+\.\d% of the full package\)", out)
+    assert "delta from 1.0.0" not in out  # only the newest one was asked for
+    assert "delta from" not in add("1.0.3", "--deltas", "0")

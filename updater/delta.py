@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import bsdiff4
 import zstandard
 
 from updater.archive import path_key, remove_tree, validate_entry_name
@@ -53,6 +54,7 @@ __all__ = [
     "build_from_delta",
     "compress_full",
     "decompress_full",
+    "make_bsdiff",
     "make_patch",
 ]
 
@@ -63,7 +65,9 @@ MAX_WINDOW_LOG = 31
 DEFAULT_LEVEL = 19
 
 Op = Literal["same", "patch", "full"]
+Codec = Literal["zstd", "bsdiff"]
 _OPS: tuple[Op, ...] = ("same", "patch", "full")
+_CODECS: tuple[Codec, ...] = ("zstd", "bsdiff")
 _EXECUTABLE_MODE = 0o755
 
 
@@ -83,6 +87,9 @@ class DeltaFile:
     base_sha256: str | None = None
     member: str | None = None
     executable: bool = False
+    #: For ``patch``: ``zstd`` (patch-from) or ``bsdiff`` (bsdiff4), whichever the
+    #: publisher found smaller for this file.
+    codec: Codec = "zstd"
 
 
 @dataclass(frozen=True)
@@ -95,26 +102,27 @@ class DeltaPlan:
     files: tuple[DeltaFile, ...]
 
     def to_json(self) -> bytes:
+        """The plan, compactly: ``base`` only when it is not ``path``, ``base_sha256``
+        only for patches (a copied file is checked against the release's file list)."""
+        files = []
+        for f in self.files:
+            item: dict[str, Any] = {"path": f.path, "op": f.op}
+            if f.base is not None and f.base != f.path:
+                item["base"] = f.base
+            if f.op == "patch":
+                item["base_sha256"] = f.base_sha256
+                item["codec"] = f.codec
+            if f.member is not None:
+                item["member"] = f.member
+            if f.executable:
+                item["executable"] = True
+            files.append(item)
         document = {
             "format": FORMAT,
             "product": self.product,
             "from_version": self.from_version,
             "to_version": self.to_version,
-            "files": [
-                {
-                    k: v
-                    for k, v in {
-                        "path": f.path,
-                        "op": f.op,
-                        "base": f.base,
-                        "base_sha256": f.base_sha256,
-                        "member": f.member,
-                        "executable": f.executable or None,
-                    }.items()
-                    if v is not None
-                }
-                for f in self.files
-            ],
+            "files": files,
         }
         return json.dumps(document, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
@@ -134,20 +142,25 @@ class DeltaPlan:
                 op = item["op"]
                 if op not in _OPS:
                     raise ValueError(f"op {op!r}")
-                base = item.get("base")
+                path = validate_entry_name(str(item["path"]))
                 member = item.get("member")
-                if (op in ("same", "patch")) != (base is not None):
-                    raise ValueError(f"{item['path']}: base")
                 if (op in ("patch", "full")) != (member is not None):
-                    raise ValueError(f"{item['path']}: member")
+                    raise ValueError(f"{path}: member")
+                codec = item.get("codec", "zstd")
+                if codec not in _CODECS:
+                    raise ValueError(f"{path}: codec {codec!r}")
+                base = None
+                if op in ("same", "patch"):
+                    base = validate_entry_name(str(item.get("base", path)))
                 files.append(
                     DeltaFile(
-                        path=validate_entry_name(str(item["path"])),
+                        path=path,
                         op=op,
-                        base=None if base is None else validate_entry_name(str(base)),
-                        base_sha256=None if base is None else str(item["base_sha256"]),
+                        base=base,
+                        base_sha256=str(item["base_sha256"]) if op == "patch" else None,
                         member=None if member is None else str(member),
                         executable=item.get("executable") is True,
+                        codec=codec,
                     )
                 )
             return cls(
@@ -179,12 +192,19 @@ def make_patch(old: bytes, new: bytes, level: int = DEFAULT_LEVEL) -> bytes:
     return compressor.compress(new)
 
 
-def apply_patch(old: bytes, patch: bytes, size: int) -> bytes:
-    """The file ``make_patch(old, new)`` was made from (at most ``size`` bytes).
+def make_bsdiff(old: bytes, new: bytes) -> bytes:
+    """A bsdiff4 patch (better than zstd for code whose addresses moved)."""
+    return bytes(bsdiff4.diff(old, new))
+
+
+def apply_patch(old: bytes, patch: bytes, size: int, codec: Codec = "zstd") -> bytes:
+    """The file the patch was made from (it must be ``size`` bytes).
 
     Raises:
         IntegrityError: the patch is damaged or does not fit ``old``.
     """
+    if codec == "bsdiff":
+        return _apply_bsdiff(old, patch, size)
     dictionary = zstandard.ZstdCompressionDict(old, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
     decompressor = zstandard.ZstdDecompressor(
         dict_data=dictionary, max_window_size=2**MAX_WINDOW_LOG
@@ -195,6 +215,26 @@ def apply_patch(old: bytes, patch: bytes, size: int) -> bytes:
         raise IntegrityError(
             _("A patch of the delta package is damaged: {error}").format(error=exc)
         ) from exc
+
+
+def _apply_bsdiff(old: bytes, patch: bytes, size: int) -> bytes:
+    # The header says how big the result is; refuse before bsdiff4 allocates it.
+    if len(patch) < 32 or patch[:8] != b"BSDIFF40" or _offtin(patch[24:32]) != size:
+        raise IntegrityError(
+            _("A patch of the delta package is damaged: {error}").format(error="bsdiff header")
+        )
+    try:
+        return bytes(bsdiff4.patch(old, patch))
+    except (ValueError, OSError) as exc:
+        raise IntegrityError(
+            _("A patch of the delta package is damaged: {error}").format(error=exc)
+        ) from exc
+
+
+def _offtin(raw: bytes) -> int:
+    """bsdiff's signed 64-bit integer: little-endian magnitude, sign in the top bit."""
+    value = int.from_bytes(raw, "little")
+    return -(value & ~(1 << 63)) if value & (1 << 63) else value
 
 
 def compress_full(new: bytes, level: int = DEFAULT_LEVEL) -> bytes:
@@ -303,9 +343,15 @@ def _make_file(zf: zipfile.ZipFile, item: DeltaFile, entry: FileEntry, base_dir:
                 _("The delta package lacks {member}: {error}").format(member=item.member, error=exc)
             ) from exc
         content = (
-            apply_patch(base, data, entry.size)
+            apply_patch(base, data, entry.size, item.codec)
             if item.op == "patch"
             else decompress_full(data, entry.size)
+        )
+    if item.op == "same" and hashlib.sha256(content).hexdigest() != entry.sha256:
+        raise DeltaBaseError(
+            _("The installed file {path} was changed since it was installed.").format(
+                path=item.base
+            )
         )
     if len(content) != entry.size or hashlib.sha256(content).hexdigest() != entry.sha256:
         raise IntegrityError(
@@ -335,7 +381,7 @@ def _read_base(base_dir: Path, item: DeltaFile) -> bytes:
                 path=item.base, error=exc.strerror or exc
             )
         ) from exc
-    if hashlib.sha256(data).hexdigest() != item.base_sha256:
+    if item.base_sha256 is not None and hashlib.sha256(data).hexdigest() != item.base_sha256:
         raise DeltaBaseError(
             _("The installed file {path} was changed since it was installed.").format(
                 path=item.base

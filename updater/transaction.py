@@ -83,8 +83,9 @@ ENDS = frozenset({Entry.COMMITTED, Entry.ROLLED_BACK, Entry.ABORTED})
 
 
 def new_id() -> str:
-    """A sortable unique id: UTC time plus a random suffix."""
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+    """A sortable unique id: UTC time to the microsecond, then a random suffix (two
+    snapshots taken in the same second still sort in the order they were taken)."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ") + "-" + uuid.uuid4().hex[:8]
 
 
 @dataclass(frozen=True)

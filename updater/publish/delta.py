@@ -9,6 +9,9 @@
    else a removed old file with the same name once content hashes in it are set aside
    (``libfoo-3fa2b1c9.dll`` -> ``libfoo-#.dll``), else the removed old file of the same
    folder and extension closest in size (within a quarter);
+   The patch is zstd's patch-from or bsdiff4's, whichever is smaller for that file:
+   bsdiff is much better for code whose addresses moved, zstd for the rest and for
+   files too big for bsdiff's memory;
 3. a patch that is not smaller than the whole file compressed is replaced by the whole
    file (``full``), and so is a file with no predecessor.
 
@@ -28,7 +31,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from updater.delta import DEFAULT_LEVEL, PLAN_NAME, DeltaFile, DeltaPlan, compress_full, make_patch
+from updater.delta import (
+    DEFAULT_LEVEL,
+    PLAN_NAME,
+    DeltaFile,
+    DeltaPlan,
+    compress_full,
+    make_bsdiff,
+    make_patch,
+)
 from updater.filelist import FileEntry, FileList
 from updater.publish.pack import inspect_zip
 
@@ -37,6 +48,8 @@ __all__ = ["DeltaStats", "make_delta", "match_predecessors", "name_stem"]
 #: A patch is kept over the whole compressed file only when it is smaller; files whose
 #: patch is under this share of their size are not compressed whole to compare.
 _CLEARLY_SMALL = 0.05
+#: bsdiff needs about 17 times a file's size in memory: larger files get zstd only.
+BSDIFF_MAX_SIZE = 64 * 2**20
 #: How far apart in size a removed file and a new one may be to be paired by size.
 _SIZE_TOLERANCE = 0.25
 _HASHLIKE = re.compile(r"(?<![0-9a-zA-Z])(?=[0-9a-zA-Z]*[0-9])[0-9a-fA-F]{7,}(?![0-9a-zA-Z])")
@@ -102,22 +115,27 @@ def _executable(info: zipfile.ZipInfo) -> bool:
     return bool((info.external_attr >> 16) & 0o111)
 
 
-def _encode(task: tuple[str, str | None, str, str, int]) -> tuple[str, str, bytes]:
-    """In a worker: the patch or the whole compressed file, whichever is smaller."""
+def _encode(task: tuple[str, str | None, str, str, int]) -> tuple[str, str, str, bytes]:
+    """In a worker: the smallest of the zstd patch, the bsdiff patch and the whole
+    compressed file; returns (path, op, codec, data)."""
     old_zip, old_name, new_zip, new_name, level = task
     with zipfile.ZipFile(new_zip) as zf:
         new = zf.read(new_name)
-    if old_name is not None:
-        with zipfile.ZipFile(old_zip) as zf:
-            old = zf.read(old_name)
-        patch = make_patch(old, new, level)
-        if len(patch) <= _CLEARLY_SMALL * len(new):
-            return new_name, "patch", patch
-        whole = compress_full(new, level)
-        if len(patch) < len(whole):
-            return new_name, "patch", patch
-        return new_name, "full", whole
-    return new_name, "full", compress_full(new, level)
+    if old_name is None:
+        return new_name, "full", "zstd", compress_full(new, level)
+    with zipfile.ZipFile(old_zip) as zf:
+        old = zf.read(old_name)
+    codec, patch = "zstd", make_patch(old, new, level)
+    if max(len(old), len(new)) <= BSDIFF_MAX_SIZE:
+        other = make_bsdiff(old, new)
+        if len(other) < len(patch):
+            codec, patch = "bsdiff", other
+    if len(patch) <= _CLEARLY_SMALL * len(new):
+        return new_name, "patch", codec, patch
+    whole = compress_full(new, level)
+    if len(patch) < len(whole):
+        return new_name, "patch", codec, patch
+    return new_name, "full", "zstd", whole
 
 
 def make_delta(
@@ -174,14 +192,15 @@ def make_delta(
     tmp = out.with_name(out.name + ".tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as delta:
         sizes = {e.path: e.size for e in new_list.files}
-        for index, (path, op, data) in enumerate(_run(tasks, sizes, workers)):
+        for index, (path, op, codec, data) in enumerate(_run(tasks, sizes, workers)):
             member = f"d/{index}"
             delta.writestr(_stored(member), data)
             planned = plan[path]
             if op == "patch":
                 plan[path] = DeltaFile(
-                    path, "patch", planned.base, planned.base_sha256, member, planned.executable
-                )
+                    path, "patch", planned.base, planned.base_sha256, member,
+                    planned.executable, "bsdiff" if codec == "bsdiff" else "zstd",
+                )  # fmt: skip
                 stats.patched += 1
                 stats.patch_bytes += len(data)
             else:
@@ -195,7 +214,9 @@ def make_delta(
             to_version=to_version,
             files=tuple(plan[e.path] for e in new_list.files),
         )
-        delta.writestr(_stored(PLAN_NAME), document.to_json())
+        plan_info = _stored(PLAN_NAME)
+        plan_info.compress_type = zipfile.ZIP_DEFLATED  # paths and hashes compress well
+        delta.writestr(plan_info, document.to_json(), compresslevel=9)
     with tmp.open("rb") as handle:
         os.fsync(handle.fileno())
     tmp.replace(out)
@@ -213,7 +234,7 @@ def _run(
     tasks: list[tuple[str, str | None, str, str, int]],
     sizes: dict[str, int],
     workers: int | None,
-) -> Iterator[tuple[str, str, bytes]]:
+) -> Iterator[tuple[str, str, str, bytes]]:
     """Encode every task, in parallel, yielding results as they come; at most two tasks
     per worker are in flight, so memory does not grow with the number of files."""
     if not tasks:
@@ -226,7 +247,7 @@ def _run(
     # Largest first: the long ones start early and the end is not one straggler.
     pending = sorted(tasks, key=lambda t: sizes[t[3]], reverse=True)
     with ProcessPoolExecutor(max_workers=count) as pool:
-        running: set[Future[tuple[str, str, bytes]]] = set()
+        running: set[Future[tuple[str, str, str, bytes]]] = set()
         while pending or running:
             while pending and len(running) < 2 * count:
                 running.add(pool.submit(_encode, pending.pop(0)))
