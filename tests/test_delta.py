@@ -22,6 +22,7 @@ from tests.enginekit import tree
 from tests.shopkit import Shop, make_tpv
 from updater.archive import extract_zip, verify_tree
 from updater.delta import (
+    PATCHES_NAME,
     DeltaBaseError,
     apply_patch,
     build_from_delta,
@@ -110,6 +111,10 @@ def test_renamed_files_are_matched_to_their_predecessor() -> None:
     assert name_stem("bin/libfoo-3fa2b1c9.dll") == "bin/libfoo-#.dll"
     assert name_stem("python311.dll") == "python311.dll"  # a version is not a hash
     assert name_stem("Qt6Core.dll") == "Qt6Core.dll"
+    assert name_stem("app-3.4.1/core.dll") == "app-#/core.dll"
+    assert name_stem("PySide6_Essentials-6.8.0.2.dist-info/RECORD") == (
+        "PySide6_Essentials-#.dist-info/RECORD"
+    )
 
 
 def test_delta_round_trip_on_a_generated_tree(
@@ -169,11 +174,12 @@ def test_a_tampered_delta_member_is_refused(
     make_delta(old_zip, new_zip, delta, product="tpv", from_version="1", to_version="2")
     plan = read_plan(delta)
     [patch] = [f for f in plan.files if f.path == "bin/app.dll"]
+    assert patch.op == "patch" and patch.length > 0
     tampered = tmp_path / "tampered.zip"
     with zipfile.ZipFile(delta) as src, zipfile.ZipFile(tampered, "w") as dst:
         for info in src.infolist():
             data = src.read(info)
-            if info.filename == patch.member:
+            if info.filename == PATCHES_NAME:
                 data = data[:40] + bytes([data[40] ^ 0xFF]) + data[41:]
             dst.writestr(info, data)
     base = tmp_path / "installed"

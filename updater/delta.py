@@ -1,19 +1,23 @@
 """Delta packages: a new version rebuilt from the installed one plus binary patches.
 
 A delta package is a zip (stored, its members are compressed already) made by the
-publisher (:mod:`updater.publish.delta`) for one base version. ``delta.json`` lists every
-file of the new version with how to make it:
+publisher (:mod:`updater.publish.delta`) for one base version. Its plan,
+``delta.json.zst``, says how to make each file of the new version that is not simply
+the installed file of the same path:
 
 ``same``
-    copy the installed file ``base`` (same content; it may have been renamed);
+    copy the installed file ``base`` (same content, moved or renamed);
 ``patch``
-    apply the member ``member`` (a zstd frame that uses the installed file ``base`` as
-    its dictionary, zstd's "patch-from" mode with long-distance matching) to ``base``;
+    apply the bytes ``offset`` to ``offset + length`` of ``patches.zst`` (one zstd
+    stream holding every patch, so that what patches share is compressed once) to the
+    installed file ``base``, with ``codec`` ``zstd`` (a frame that uses ``base`` as its
+    dictionary: zstd's patch-from mode with long-distance matching) or ``bsdiff``;
 ``full``
     decompress the member ``member`` (the whole file, zstd).
 
-Files of the installed version that are not listed are simply not carried over (they
-were deleted). The package is a TUF target like every other, and every rebuilt file is
+Every other file of the release's file list is copied from the installed file of the
+same path; installed files that are not in the release are not carried over (they were
+deleted). The package is a TUF target like every other, and every rebuilt file is
 checked against the SHA-256 of the release's signed file list, so a delta can save
 bytes but cannot change what gets installed. When the installed files are not what the
 delta was made from (the shop's install was changed by hand), :class:`DeltaBaseError`
@@ -46,6 +50,7 @@ from updater.i18n import _
 
 __all__ = [
     "FORMAT",
+    "PATCHES_NAME",
     "PLAN_NAME",
     "DeltaBaseError",
     "DeltaFile",
@@ -59,10 +64,19 @@ __all__ = [
 ]
 
 FORMAT = 1
-PLAN_NAME = "delta.json"
+PLAN_NAME = "delta.json.zst"
+PATCHES_NAME = "patches.zst"
+#: The plan and the patches together may not decompress to more than this.
+MAX_PLAN_SIZE = 256 * 2**20
+#: Hex digits of a base file's SHA-256 kept in the plan: enough to notice a changed
+#: install (the made file is checked against the full SHA-256 of the signed list).
+BASE_HASH_DIGITS = 16
 #: zstd's largest window (2 GiB): a file and its base together must fit in it.
 MAX_WINDOW_LOG = 31
 DEFAULT_LEVEL = 19
+#: A delta is worth downloading (and publishing) only when it is at most this share of
+#: the full package's size.
+DELTA_MAX_SHARE = 0.75
 
 Op = Literal["same", "patch", "full"]
 Codec = Literal["zstd", "bsdiff"]
@@ -84,9 +98,11 @@ class DeltaFile:
     path: str
     op: Op
     base: str | None = None
-    base_sha256: str | None = None
+    base_hash: str | None = None
     member: str | None = None
     executable: bool = False
+    offset: int = 0
+    length: int = 0
     #: For ``patch``: ``zstd`` (patch-from) or ``bsdiff`` (bsdiff4), whichever the
     #: publisher found smaller for this file.
     codec: Codec = "zstd"
@@ -102,16 +118,18 @@ class DeltaPlan:
     files: tuple[DeltaFile, ...]
 
     def to_json(self) -> bytes:
-        """The plan, compactly: ``base`` only when it is not ``path``, ``base_sha256``
-        only for patches (a copied file is checked against the release's file list)."""
+        """The plan, compactly: files copied from their own path are left out, ``base``
+        only when it is not ``path``, a short base hash only for patches (a copied file
+        is checked against the release's file list)."""
         files = []
         for f in self.files:
+            if f.op == "same" and f.base == f.path:
+                continue
             item: dict[str, Any] = {"path": f.path, "op": f.op}
             if f.base is not None and f.base != f.path:
                 item["base"] = f.base
             if f.op == "patch":
-                item["base_sha256"] = f.base_sha256
-                item["codec"] = f.codec
+                item.update(base_hash=f.base_hash, codec=f.codec, offset=f.offset, length=f.length)
             if f.member is not None:
                 item["member"] = f.member
             if f.executable:
@@ -144,7 +162,7 @@ class DeltaPlan:
                     raise ValueError(f"op {op!r}")
                 path = validate_entry_name(str(item["path"]))
                 member = item.get("member")
-                if (op in ("patch", "full")) != (member is not None):
+                if (op == "full") != (member is not None):
                     raise ValueError(f"{path}: member")
                 codec = item.get("codec", "zstd")
                 if codec not in _CODECS:
@@ -152,15 +170,20 @@ class DeltaPlan:
                 base = None
                 if op in ("same", "patch"):
                     base = validate_entry_name(str(item.get("base", path)))
+                offset, length = int(item.get("offset", 0)), int(item.get("length", 0))
+                if offset < 0 or length < 0:
+                    raise ValueError(f"{path}: offset")
                 files.append(
                     DeltaFile(
                         path=path,
                         op=op,
                         base=base,
-                        base_sha256=str(item["base_sha256"]) if op == "patch" else None,
+                        base_hash=str(item["base_hash"]) if op == "patch" else None,
                         member=None if member is None else str(member),
                         executable=item.get("executable") is True,
                         codec=codec,
+                        offset=offset,
+                        length=length,
                     )
                 )
             return cls(
@@ -267,7 +290,7 @@ def read_plan(delta_zip: Path) -> DeltaPlan:
     """
     try:
         with zipfile.ZipFile(delta_zip) as zf:
-            return DeltaPlan.from_json(zf.read(PLAN_NAME))
+            return DeltaPlan.from_json(_decompress(zf.read(PLAN_NAME), MAX_PLAN_SIZE))
     except (zipfile.BadZipFile, KeyError, OSError) as exc:
         raise IntegrityError(
             _("The delta package cannot be read: {error}").format(error=exc)
@@ -300,7 +323,7 @@ def build_from_delta(
     plan = read_plan(delta_zip)
     wanted = {path_key(e.path): e for e in expected.files}
     planned = {path_key(f.path): f for f in plan.files}
-    if set(wanted) != set(planned) or len(planned) != len(plan.files):
+    if not set(planned) <= set(wanted) or len(planned) != len(plan.files):
         raise IntegrityError(_("The delta package does not make the files of the release."))
     if os.path.lexists(dest):
         raise ArchiveError(
@@ -315,10 +338,11 @@ def build_from_delta(
         progress(0, total)
     try:
         with zipfile.ZipFile(delta_zip) as zf:
-            for key, item in planned.items():
-                entry = wanted[key]
-                content = _make_file(zf, item, entry, base_dir)
-                _write(dest, entry, content, item.executable, durable)
+            patches = _read_patches(zf, plan)
+            for key, entry in wanted.items():
+                item = planned.get(key) or DeltaFile(entry.path, "same", entry.path)
+                content, executable = _make_file(zf, patches, item, entry, base_dir)
+                _write(dest, entry, content, executable or item.executable, durable)
                 done += entry.size
                 if progress is not None:
                     progress(done, total)
@@ -330,10 +354,43 @@ def build_from_delta(
         raise
 
 
-def _make_file(zf: zipfile.ZipFile, item: DeltaFile, entry: FileEntry, base_dir: Path) -> bytes:
-    base = _read_base(base_dir, item) if item.base is not None else b""
+def _read_patches(zf: zipfile.ZipFile, plan: DeltaPlan) -> bytes:
+    """The patches stream, decompressed (bounded by what the plan says it holds)."""
+    end = max((f.offset + f.length for f in plan.files if f.op == "patch"), default=0)
+    if end == 0:
+        return b""
+    if end > MAX_PLAN_SIZE * 16:
+        raise IntegrityError(_("The delta package is not valid: {error}").format(error="size"))
+    try:
+        data = _decompress(zf.read(PATCHES_NAME), end)
+    except (KeyError, zipfile.BadZipFile, OSError) as exc:
+        raise IntegrityError(
+            _("The delta package lacks {member}: {error}").format(member=PATCHES_NAME, error=exc)
+        ) from exc
+    if len(data) != end:
+        raise IntegrityError(_("The delta package is not valid: {error}").format(error="patches"))
+    return data
+
+
+def _decompress(data: bytes, limit: int) -> bytes:
+    try:
+        return zstandard.ZstdDecompressor().decompress(data, max_output_size=limit)
+    except zstandard.ZstdError as exc:
+        raise IntegrityError(
+            _("The delta package is not valid: {error}").format(error=exc)
+        ) from exc
+
+
+def _make_file(
+    zf: zipfile.ZipFile, patches: bytes, item: DeltaFile, entry: FileEntry, base_dir: Path
+) -> tuple[bytes, bool]:
+    """The file's content, and whether its base was executable."""
+    base, executable = _read_base(base_dir, item) if item.base is not None else (b"", False)
     if item.op == "same":
         content = base
+    elif item.op == "patch":
+        data = patches[item.offset : item.offset + item.length]
+        content = apply_patch(base, data, entry.size, item.codec)
     else:
         assert item.member is not None
         try:
@@ -342,11 +399,7 @@ def _make_file(zf: zipfile.ZipFile, item: DeltaFile, entry: FileEntry, base_dir:
             raise IntegrityError(
                 _("The delta package lacks {member}: {error}").format(member=item.member, error=exc)
             ) from exc
-        content = (
-            apply_patch(base, data, entry.size, item.codec)
-            if item.op == "patch"
-            else decompress_full(data, entry.size)
-        )
+        content = decompress_full(data, entry.size)
     if item.op == "same" and hashlib.sha256(content).hexdigest() != entry.sha256:
         raise DeltaBaseError(
             _("The installed file {path} was changed since it was installed.").format(
@@ -358,10 +411,10 @@ def _make_file(zf: zipfile.ZipFile, item: DeltaFile, entry: FileEntry, base_dir:
             _("{path} made from the delta package does not match the release's file list.")
             .format(path=entry.path)
         )  # fmt: skip
-    return content
+    return content, executable
 
 
-def _read_base(base_dir: Path, item: DeltaFile) -> bytes:
+def _read_base(base_dir: Path, item: DeltaFile) -> tuple[bytes, bool]:
     assert item.base is not None
     path = base_dir.joinpath(*item.base.split("/"))
     try:
@@ -381,13 +434,15 @@ def _read_base(base_dir: Path, item: DeltaFile) -> bytes:
                 path=item.base, error=exc.strerror or exc
             )
         ) from exc
-    if item.base_sha256 is not None and hashlib.sha256(data).hexdigest() != item.base_sha256:
+    if item.base_hash is not None and not hashlib.sha256(data).hexdigest().startswith(
+        item.base_hash
+    ):
         raise DeltaBaseError(
             _("The installed file {path} was changed since it was installed.").format(
                 path=item.base
             )
         )
-    return data
+    return data, bool(info.st_mode & 0o111)
 
 
 def _write(dest: Path, entry: FileEntry, content: bytes, executable: bool, durable: bool) -> None:

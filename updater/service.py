@@ -27,7 +27,7 @@ from packaging.version import InvalidVersion, Version
 from updater import __version__
 from updater.choose import Choice, Only, choose
 from updater.config import MachineConfig, ProductConfig
-from updater.delta import DeltaBaseError
+from updater.delta import DELTA_MAX_SHARE, DeltaBaseError
 from updater.download import CancelToken, DownloadProgress
 from updater.errors import (
     AppRunningError,
@@ -1067,10 +1067,6 @@ class UpdaterService:
 
 
 # ------------------------------------------------------------------------ helpers
-
-
-#: A delta is used only when it is at most this share of the full package's size.
-DELTA_MAX_SHARE = 0.75
 
 
 def _worth_it(delta: DeltaRef | None, package: ZipPackage) -> DeltaRef | None:

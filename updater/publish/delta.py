@@ -6,8 +6,9 @@
 1. a new file whose content exists in the old version (same path, or moved or renamed)
    is ``same``;
 2. a changed file is patched against its predecessor: the old file of the same path,
-   else a removed old file with the same name once content hashes in it are set aside
-   (``libfoo-3fa2b1c9.dll`` -> ``libfoo-#.dll``), else the removed old file of the same
+   else a removed old file with the same name once content hashes and version numbers
+   in it are set aside (``libfoo-3fa2b1c9.dll`` -> ``libfoo-#.dll``,
+   ``app-3.4.1/core.dll`` -> ``app-#/core.dll``), else the removed old file of the same
    folder and extension closest in size (within a quarter);
    The patch is zstd's patch-from or bsdiff4's, whichever is smaller for that file:
    bsdiff is much better for code whose addresses moved, zstd for the rest and for
@@ -22,6 +23,7 @@ size.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import zipfile
@@ -31,8 +33,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+import zstandard
+
 from updater.delta import (
+    BASE_HASH_DIGITS,
     DEFAULT_LEVEL,
+    PATCHES_NAME,
     PLAN_NAME,
     DeltaFile,
     DeltaPlan,
@@ -53,6 +59,7 @@ BSDIFF_MAX_SIZE = 64 * 2**20
 #: How far apart in size a removed file and a new one may be to be paired by size.
 _SIZE_TOLERANCE = 0.25
 _HASHLIKE = re.compile(r"(?<![0-9a-zA-Z])(?=[0-9a-zA-Z]*[0-9])[0-9a-fA-F]{7,}(?![0-9a-zA-Z])")
+_VERSIONLIKE = re.compile(r"(?<![0-9.])[0-9]+(?:\.[0-9]+)+(?![0-9])")
 
 
 @dataclass
@@ -70,9 +77,10 @@ class DeltaStats:
 
 
 def name_stem(path: str) -> str:
-    """``path`` with content hashes set aside: ``lib/libfoo-3fa2b1c9.dll`` ->
-    ``lib/libfoo-#.dll`` (runs of 7+ hex digits with at least one digit)."""
-    return _HASHLIKE.sub("#", path)
+    """``path`` with content hashes and version numbers set aside:
+    ``lib/libfoo-3fa2b1c9.dll`` -> ``lib/libfoo-#.dll`` (runs of 7+ hex digits with at
+    least one digit), ``app-3.4.1/core.dll`` -> ``app-#/core.dll`` (dotted numbers)."""
+    return _VERSIONLIKE.sub("#", _HASHLIKE.sub("#", path))
 
 
 def match_predecessors(old: FileList, new: FileList) -> dict[str, str]:
@@ -173,7 +181,7 @@ def make_delta(
             same = old_by_hash.get(entry.sha256)
         exe = executable.get(entry.path, False)
         if same is not None:
-            plan[entry.path] = DeltaFile(entry.path, "same", same.path, same.sha256, executable=exe)
+            plan[entry.path] = DeltaFile(entry.path, "same", same.path, executable=exe)
             stats.same += 1
             stats.by_path[entry.path] = "same"
             continue
@@ -185,38 +193,54 @@ def make_delta(
             entry.path,
             "full",
             base.path if base else None,
-            base.sha256 if base else None,
+            base.sha256[:BASE_HASH_DIGITS] if base else None,
             executable=exe,
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as delta:
-        sizes = {e.path: e.size for e in new_list.files}
-        for index, (path, op, codec, data) in enumerate(_run(tasks, sizes, workers)):
-            member = f"d/{index}"
-            delta.writestr(_stored(member), data)
-            planned = plan[path]
-            if op == "patch":
-                plan[path] = DeltaFile(
-                    path, "patch", planned.base, planned.base_sha256, member,
-                    planned.executable, "bsdiff" if codec == "bsdiff" else "zstd",
-                )  # fmt: skip
-                stats.patched += 1
-                stats.patch_bytes += len(data)
-            else:
-                plan[path] = DeltaFile(path, "full", None, None, member, planned.executable)
-                stats.full += 1
-                stats.full_bytes += len(data)
-            stats.by_path[path] = op
-        document = DeltaPlan(
-            product=product,
-            from_version=from_version,
-            to_version=to_version,
-            files=tuple(plan[e.path] for e in new_list.files),
-        )
-        plan_info = _stored(PLAN_NAME)
-        plan_info.compress_type = zipfile.ZIP_DEFLATED  # paths and hashes compress well
-        delta.writestr(plan_info, document.to_json(), compresslevel=9)
+    patches_file = out.with_name(out.name + ".patches.tmp")
+    compressor = zstandard.ZstdCompressor(level=level, write_checksum=True)
+    try:
+        with (
+            zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as delta,
+            patches_file.open("wb") as raw_patches,
+            compressor.stream_writer(raw_patches, closefd=False) as patches,
+        ):
+            offset = 0
+            sizes = {e.path: e.size for e in new_list.files}
+            for index, (path, op, codec, data) in enumerate(_run(tasks, sizes, workers)):
+                planned = plan[path]
+                if op == "patch":
+                    patches.write(data)
+                    plan[path] = DeltaFile(
+                        path, "patch", planned.base, planned.base_hash, None, planned.executable,
+                        offset=offset, length=len(data),
+                        codec="bsdiff" if codec == "bsdiff" else "zstd",
+                    )  # fmt: skip
+                    offset += len(data)
+                    stats.patched += 1
+                    stats.patch_bytes += len(data)
+                else:
+                    member = f"f/{index}"
+                    delta.writestr(_stored(member), data)
+                    plan[path] = DeltaFile(path, "full", None, None, member, planned.executable)
+                    stats.full += 1
+                    stats.full_bytes += len(data)
+                stats.by_path[path] = op
+            patches.flush(zstandard.FLUSH_FRAME)
+            document = DeltaPlan(
+                product=product,
+                from_version=from_version,
+                to_version=to_version,
+                files=tuple(plan[e.path] for e in new_list.files),
+            )
+            delta.writestr(_stored(PLAN_NAME), compressor.compress(document.to_json()))
+            raw_patches.flush()
+            if offset:
+                delta.write(patches_file, PATCHES_NAME)
+    finally:
+        with contextlib.suppress(OSError):
+            patches_file.unlink()
     with tmp.open("rb") as handle:
         os.fsync(handle.fileno())
     tmp.replace(out)

@@ -48,7 +48,7 @@ from tuf.api.metadata import (
 from tuf.api.serialization.json import JSONSerializer
 
 from updater.archive import extract_zip, remove_tree
-from updater.delta import DEFAULT_LEVEL, build_from_delta
+from updater.delta import DEFAULT_LEVEL, DELTA_MAX_SHARE, build_from_delta
 from updater.errors import ManifestError, PublishError, SigningKeyError, UpdaterError
 from updater.fetch import FeedFetcher, NetworkLimits, feed_url, make_session
 from updater.fsutil import write_atomic
@@ -566,8 +566,8 @@ class FeedRepository:
                 for folder in (old_tree, rebuilt):
                     if folder.exists():
                         remove_tree(folder)
-            if out.stat().st_size >= package["size"]:
-                continue  # no saving: clients would take the full package anyway
+            if out.stat().st_size > DELTA_MAX_SHARE * package["size"]:
+                continue  # too little saving: clients would take the full package anyway
             name = f"{base}/{spec.product}-{spec.version}.from-{old_version}.delta.zip"
             ref = self._store_target(out, name, written)
             refs.append({"from_version": old_version, **ref})
