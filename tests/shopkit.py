@@ -53,9 +53,11 @@ class Shop:
         build = make_tpv(
             self.feed.base / "builds" / version, version, self_test_exit=self_test_exit
         )
+        # No delta packages unless a test asks (deltas=N): the tests of downloads and
+        # faults are about the full package; tests/test_delta.py covers deltas.
         spec = ReleaseSpec(
             product="tpv", version=version, channel="stable", notes_es="es", notes_en="en",
-            build_dir=build, product_name="InnovaCommerce TPV",
+            build_dir=build, product_name="InnovaCommerce TPV", deltas=0,
         )  # fmt: skip
         for key, value in extra.items():
             object.__setattr__(spec, key, value)

@@ -483,7 +483,7 @@ def publish_big(shop: Shop, version: str, size: int = 400_000) -> None:
     (build / "lib" / "big.bin").write_bytes(os.urandom(size))
     shop.feed.repo.add_release(
         ReleaseSpec(product="tpv", version=version, channel="stable", notes_es="es",
-                    notes_en="en", build_dir=build)
+                    notes_en="en", build_dir=build, deltas=0)
     )  # fmt: skip
     shop.feed.repo.publish(shop.feed.keyring)
 
