@@ -414,6 +414,56 @@ def cmd_snapshots(service: UpdaterService, args: argparse.Namespace) -> Result:
     return document, lines, Exit.OK
 
 
+def cmd_setup_machine(config_path: Path | None, args: argparse.Namespace) -> Result:
+    from updater.machine import (
+        parse_time_of_day,
+        remove_machine,
+        setup_machine,
+    )
+    from updater.platform import current
+
+    if args.remove:
+        removed = remove_machine(
+            current, keep_snapshots=args.keep_snapshots, config_path=config_path
+        )
+        lines = [
+            _("Removed {count} item(s) of the updater's state.").format(count=len(removed.removed))
+        ]
+        if removed.kept:
+            lines.append(_("Kept: {paths}").format(paths=", ".join(str(p) for p in removed.kept)))
+        document = {
+            "removed": [str(p) for p in removed.removed],
+            "kept": [str(p) for p in removed.kept],
+        }
+        return document, lines, Exit.OK
+    program = Path(sys.executable if getattr(sys, "frozen", False) else sys.argv[0]).absolute()
+    result = setup_machine(
+        current,
+        program=program,
+        config_from=Path(args.config_from) if args.config_from else None,
+        feed_url=args.feed_url,
+        update_at=None if args.no_task else parse_time_of_day(args.update_at),
+        update_args=args.update_args,
+        config_path=config_path,
+    )
+    lines = [
+        _("Configuration: {path}").format(path=result.config_path),
+        _("State folder: {path} (administrators only)").format(path=result.state_dir),
+    ]
+    if result.task:
+        lines.append(
+            _("Nightly update: task '{task}' at {time}.").format(
+                task=result.task, time=args.update_at
+            )
+        )
+    summary: dict[str, Any] = {
+        "config": str(result.config_path),
+        "state_dir": str(result.state_dir),
+        "task": result.task,
+    }
+    return summary, lines, Exit.OK
+
+
 def cmd_doctor(config_path: Path | None, args: argparse.Namespace) -> Result:
     from updater.doctor import run_doctor
 
@@ -554,6 +604,27 @@ def build_parser() -> argparse.ArgumentParser:
     command("doctor", _("Check this PC for what could stop an update."))
     p = command("report", _("Write a support bundle (zip)."))
     p.add_argument("--out", required=True, metavar="FILE")
+    p = command(
+        "setup-machine",
+        _("Install or remove the updater's configuration, permissions and nightly task "
+          "(run by the Windows installer, as administrator)."),
+    )  # fmt: skip
+    p.add_argument("--config-from", metavar="FILE", help=_("the configuration to install"))
+    p.add_argument("--feed-url", metavar="URL", help=_("set the feed's address in it"))
+    p.add_argument(
+        "--update-at", default="03:00", metavar="HH:MM",
+        help=_("when the nightly silent update runs (default 03:00)"),
+    )  # fmt: skip
+    p.add_argument(
+        "--update-args", default="update --silent", metavar="ARGS",
+        help=_("what the nightly task runs (default: 'update --silent')"),
+    )  # fmt: skip
+    p.add_argument("--no-task", action="store_true", help=_("no nightly task"))
+    p.add_argument("--remove", action="store_true", help=_("undo the setup (uninstall)"))
+    p.add_argument(
+        "--keep-snapshots", action="store_true",
+        help=_("with --remove: keep the saved copies of previous versions"),
+    )  # fmt: skip
     p = command("demo", _("Run the built-in demo (local feed, demo TPV and ERP)."))
     p.add_argument("--keep", action="store_true", help=_("keep the demo's files and config"))
     p.add_argument("--dir", metavar="FOLDER", help=_("where to put the demo (default: temp)"))
@@ -601,11 +672,14 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "demo":
             document, lines, code = cmd_demo(args, write)
-        elif args.command in ("doctor", "report"):
+        elif args.command in ("doctor", "report", "setup-machine"):
             path = resolve_config_path(args.config)
-            document, lines, code = (cmd_doctor if args.command == "doctor" else cmd_report)(
-                path, args
-            )
+            handler_for_path = {
+                "doctor": cmd_doctor,
+                "report": cmd_report,
+                "setup-machine": cmd_setup_machine,
+            }[args.command]
+            document, lines, code = handler_for_path(path, args)
         else:
             config, _path = _config(args)
             if config.language and not args.lang:

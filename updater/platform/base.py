@@ -164,6 +164,30 @@ class Platform(Protocol):
         """Put back an uninstall entry saved by :meth:`export_uninstall_entry`."""
         ...
 
+    def register_daily_task(
+        self, name: str, program: Path, arguments: str, description: str, at: tuple[int, int]
+    ) -> None:
+        """Run ``program arguments`` every day at ``at`` (hour, minute) with the highest
+        rights (Windows: a SYSTEM scheduled task; replaced if it exists).
+
+        Raises:
+            OSError: it could not be registered (or the OS does it another way).
+        """
+        ...
+
+    def remove_task(self, name: str) -> None:
+        """Remove a task registered by :meth:`register_daily_task` (none is fine)."""
+        ...
+
+    def restrict_to_administrators(self, folder: Path) -> None:
+        """Create ``folder`` if needed and let only administrators (and SYSTEM) change
+        anything in it; everyone may read.
+
+        Raises:
+            OSError: the permissions could not be set.
+        """
+        ...
+
     def wait_child_tree(self, proc: subprocess.Popen[bytes], timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for ``proc`` (started with :meth:`popen_kwargs`).
 

@@ -130,6 +130,27 @@ class PosixPlatform(PsutilPlatform):
             return
         wait_gone(members, 5.0)
 
+    # --- machine setup ---------------------------------------------------------------
+
+    def register_daily_task(
+        self, name: str, program: Path, arguments: str, description: str, at: tuple[int, int]
+    ) -> None:
+        """Not done here: on Linux and macOS a cron entry or a systemd timer runs the
+        update (docs/deploying.md shows both)."""
+        raise OSError(errno.ENOTSUP, "scheduled tasks are set up by cron or systemd here", name)
+
+    def remove_task(self, name: str) -> None:
+        return None
+
+    def restrict_to_administrators(self, folder: Path) -> None:
+        """Owner (root) may write, others read: mode 0755 on the folder and below."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for path in [folder, *folder.rglob("*")]:
+            if path.is_symlink():
+                continue
+            mode = 0o755 if path.is_dir() else (path.stat().st_mode & 0o755)
+            path.chmod(mode)
+
 
 def _group_members(pgid: int) -> list[psutil.Process]:
     """The processes of process group ``pgid``."""

@@ -31,23 +31,31 @@ import ntpath
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
+from xml.sax.saxutils import escape as xml_escape
 
 import psutil
 
 from updater.platform.base import PsutilPlatform
 
 __all__ = [
+    "NIGHTLY_TASK",
+    "TASK_FOLDER",
     "WindowsPlatform",
     "creation_flags",
     "extended_path",
     "format_file_version",
+    "icacls_lockdown_argv",
     "is_sharing_violation",
     "path_key",
     "registry_lookups",
     "registry_text",
+    "schtasks_create_argv",
+    "schtasks_delete_argv",
+    "task_xml",
     "windows_by_pid",
 ]
 
@@ -165,6 +173,95 @@ def reg_export_argv(hive: str, subkey: str, access: int, dest: str) -> list[str]
 def reg_import_argv(source: str, where: str) -> list[str]:
     """``reg import`` of a .reg file into the view it was exported from."""
     return ["reg.exe", "import", source, where]
+
+
+# --- machine setup: scheduled tasks and folder permissions ----------------------------
+
+#: The Task Scheduler folder of the updater's tasks.
+TASK_FOLDER = "InnovaCommerce Updater"
+#: The daily silent update, run as SYSTEM.
+NIGHTLY_TASK = TASK_FOLDER + "\\Nightly update"
+#: Well-known SIDs (names differ with the Windows language; SIDs do not).
+SID_ADMINISTRATORS = "S-1-5-32-544"
+SID_SYSTEM = "S-1-5-18"
+SID_USERS = "S-1-5-32-545"
+_TASK_NS = "http://schemas.microsoft.com/windows/2004/02/mit/task"
+
+
+def task_xml(
+    *,
+    program: str,
+    arguments: str,
+    description: str,
+    daily_at: tuple[int, int],
+    random_delay_minutes: int = 30,
+    time_limit_hours: int = 2,
+) -> str:
+    """The Task Scheduler definition of a daily task run as SYSTEM, with the highest
+    privileges, whoever is logged on, also when the PC was off at that hour (it runs
+    when it can), only with a network, never twice at once, stopped after
+    ``time_limit_hours``. A random delay spreads a fleet's downloads."""
+    hour, minute = daily_at
+    if not (0 <= hour < 24 and 0 <= minute < 60):
+        raise ValueError(f"not a time of day: {hour}:{minute}")
+    return f"""<?xml version="1.0" encoding="UTF-16"?>
+<Task version="1.3" xmlns="{_TASK_NS}">
+  <RegistrationInfo>
+    <Author>InnovaCommerce</Author>
+    <Description>{xml_escape(description)}</Description>
+  </RegistrationInfo>
+  <Triggers>
+    <CalendarTrigger>
+      <StartBoundary>2026-01-01T{hour:02d}:{minute:02d}:00</StartBoundary>
+      <ScheduleByDay><DaysInterval>1</DaysInterval></ScheduleByDay>
+      <RandomDelay>PT{random_delay_minutes}M</RandomDelay>
+    </CalendarTrigger>
+  </Triggers>
+  <Principals>
+    <Principal id="System">
+      <UserId>{SID_SYSTEM}</UserId>
+      <RunLevel>HighestAvailable</RunLevel>
+    </Principal>
+  </Principals>
+  <Settings>
+    <MultipleInstancesPolicy>IgnoreNew</MultipleInstancesPolicy>
+    <DisallowStartIfOnBatteries>false</DisallowStartIfOnBatteries>
+    <StopIfGoingOnBatteries>false</StopIfGoingOnBatteries>
+    <StartWhenAvailable>true</StartWhenAvailable>
+    <RunOnlyIfNetworkAvailable>true</RunOnlyIfNetworkAvailable>
+    <ExecutionTimeLimit>PT{time_limit_hours}H</ExecutionTimeLimit>
+    <Enabled>true</Enabled>
+  </Settings>
+  <Actions Context="System">
+    <Exec>
+      <Command>{xml_escape(program)}</Command>
+      <Arguments>{xml_escape(arguments)}</Arguments>
+    </Exec>
+  </Actions>
+</Task>
+"""
+
+
+def schtasks_create_argv(name: str, xml_file: str) -> list[str]:
+    """Register (or replace) a task from its XML definition."""
+    return ["schtasks.exe", "/Create", "/F", "/TN", name, "/XML", xml_file]
+
+
+def schtasks_delete_argv(name: str) -> list[str]:
+    return ["schtasks.exe", "/Delete", "/F", "/TN", name]
+
+
+def icacls_lockdown_argv(folder: str) -> list[str]:
+    """Make ``folder`` writable by Administrators and SYSTEM only, readable by Users:
+    inherited permissions removed (``C:\\ProgramData`` lets every user create files),
+    the same for everything below it."""
+    return [
+        "icacls.exe", folder, "/inheritance:r",
+        "/grant:r", f"*{SID_ADMINISTRATORS}:(OI)(CI)F",
+        "/grant:r", f"*{SID_SYSTEM}:(OI)(CI)F",
+        "/grant:r", f"*{SID_USERS}:(OI)(CI)RX",
+        "/T", "/C", "/Q",
+    ]  # fmt: skip
 
 
 def is_sharing_violation(exc: OSError) -> bool:
@@ -457,3 +554,32 @@ class WindowsPlatform(PsutilPlatform):
                 result.stderr.decode(errors="replace").strip() or "reg import failed",
                 str(source),
             )
+
+    # --- machine setup (run by the installer, as administrator) -------------------------
+
+    def register_daily_task(
+        self, name: str, program: Path, arguments: str, description: str, at: tuple[int, int]
+    ) -> None:
+        xml = task_xml(
+            program=str(program), arguments=arguments, description=description, daily_at=at
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            definition = Path(tmp) / "task.xml"
+            definition.write_text(xml, encoding="utf-16")
+            _run_checked(schtasks_create_argv(name, str(definition)))
+
+    def remove_task(self, name: str) -> None:
+        subprocess.run(  # a task that is not there is not an error
+            schtasks_delete_argv(name), capture_output=True, creationflags=creation_flags()
+        )
+
+    def restrict_to_administrators(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        _run_checked(icacls_lockdown_argv(str(folder)))
+
+
+def _run_checked(argv: Sequence[str]) -> None:
+    result = subprocess.run(list(argv), capture_output=True, creationflags=creation_flags())
+    if result.returncode != 0:
+        output = (result.stdout + result.stderr).decode(errors="replace").strip()
+        raise OSError(result.returncode, output or f"{argv[0]} failed", argv[0])

@@ -1,0 +1,241 @@
+"""Setting up and removing the updater on one PC: what the Windows installer asks for.
+
+``innova-update setup-machine`` (run by the installer, as administrator) puts the
+machine configuration in place (from a file IT staff give, or the one already there),
+optionally with another feed address, restricts the configuration and state folders to
+administrators, and registers the nightly silent update. ``--remove`` undoes it on
+uninstall, keeping the saved copies of previous versions only when asked. Nothing is
+changed when the configuration given is not valid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from updater.archive import remove_tree
+from updater.config import MachineConfig, default_config_path, load_config
+from updater.errors import ConfigError, StorageError
+from updater.fsutil import write_atomic
+from updater.i18n import _
+from updater.platform.base import Platform
+from updater.platform.windows import NIGHTLY_TASK
+
+__all__ = [
+    "RemoveResult",
+    "SetupResult",
+    "parse_time_of_day",
+    "remove_machine",
+    "set_feed_url",
+    "setup_machine",
+]
+
+#: What the nightly task runs by default (after the program's path).
+DEFAULT_UPDATE_ARGS = "update --silent"
+_FEED_TABLE = re.compile(r"^\s*\[feed\]\s*(#.*)?$", re.MULTILINE)
+_NEXT_TABLE = re.compile(r"^\s*\[", re.MULTILINE)
+_URL_LINE = re.compile(r"^(\s*)url\s*=.*$", re.MULTILINE)
+_TIME = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
+
+
+@dataclass(frozen=True)
+class SetupResult:
+    config_path: Path
+    state_dir: Path
+    task: str | None
+
+
+@dataclass(frozen=True)
+class RemoveResult:
+    removed: list[Path] = field(default_factory=list)
+    kept: list[Path] = field(default_factory=list)
+
+
+def parse_time_of_day(text: str) -> tuple[int, int]:
+    """``"03:00"`` -> ``(3, 0)``.
+
+    Raises:
+        ConfigError: not a time of day (HH:MM, 24-hour).
+    """
+    found = _TIME.match(text.strip())
+    if not found:
+        raise ConfigError(
+            _("'{value}' is not a time of day; write it as HH:MM, e.g. 03:00.").format(value=text)
+        )
+    return int(found.group(1)), int(found.group(2))
+
+
+def set_feed_url(text: str, url: str) -> str:
+    """The configuration ``text`` with ``[feed] url`` set to ``url`` (comments and the
+    rest of the file kept as written)."""
+    value = '"' + url.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    table = _FEED_TABLE.search(text)
+    if table is None:
+        return text.rstrip("\n") + f"\n\n[feed]\nurl = {value}\n"
+    start = table.end()
+    following = _NEXT_TABLE.search(text, start)
+    end = following.start() if following else len(text)
+    section = text[start:end]
+    if _URL_LINE.search(section):
+        section = _URL_LINE.sub(lambda m: f"{m.group(1)}url = {value}", section, count=1)
+    else:
+        section = f"\nurl = {value}" + section
+    return text[:start] + section + text[end:]
+
+
+def setup_machine(
+    platform: Platform,
+    *,
+    program: Path,
+    config_from: Path | None = None,
+    feed_url: str | None = None,
+    update_at: tuple[int, int] | None = None,
+    update_args: str = DEFAULT_UPDATE_ARGS,
+    config_path: Path | None = None,
+) -> SetupResult:
+    """Put the configuration in place, lock its folders down, register the nightly task.
+
+    Raises:
+        ConfigError: no configuration (none given and none in place), or it is not valid
+            (nothing was changed).
+        StorageError: a file or a permission could not be written.
+    """
+    target = (config_path or default_config_path()).absolute()
+    source = config_from.absolute() if config_from is not None else target
+    try:
+        text = source.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(
+            _("There is no configuration to install: {path} does not exist.").format(path=source),
+            hint=_("Give the configuration file with /CONFIG=path (see docs/deploying.md)."),
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            _("The configuration file {file} cannot be read: {error}").format(
+                file=source, error=exc.strerror or exc
+            )
+        ) from exc
+    if feed_url is not None:
+        text = set_feed_url(text, feed_url)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    copied = _copy_root_of_trust(source, target, text)
+    try:
+        config = _validated(text, target)
+    except BaseException:
+        for path in copied:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        raise
+    try:
+        task = None
+        if update_at is not None:  # first: where it cannot be done, nothing is changed
+            platform.register_daily_task(
+                NIGHTLY_TASK,
+                program,
+                update_args,
+                _("Installs InnovaCommerce updates silently every night."),
+                update_at,
+            )
+            task = NIGHTLY_TASK
+        write_atomic(target, text.encode("utf-8"))
+        for folder in dict.fromkeys([target.parent, config.state_dir]):
+            platform.restrict_to_administrators(folder)
+    except OSError as exc:
+        for path in copied:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        raise StorageError(
+            _("The updater could not be set up on this PC: {error}").format(
+                error=exc.strerror or exc
+            ),
+            hint=_("Run the installer as an administrator."),
+        ) from exc
+    return SetupResult(target, config.state_dir, task)
+
+
+def _validated(text: str, target: Path) -> MachineConfig:
+    """The configuration ``text`` parsed as if it were at ``target`` (relative paths
+    are read from there)."""
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=target.parent, suffix=".toml", delete=False
+    ) as handle:
+        handle.write(text)
+        probe = Path(handle.name)
+    try:
+        return load_config(probe)
+    finally:
+        probe.unlink(missing_ok=True)
+
+
+def _copy_root_of_trust(source: Path, target: Path, text: str) -> list[Path]:
+    """When the given configuration names its root of trust by a relative path, copy
+    that file next to the installed configuration too. Returns what was written."""
+    if source.parent == target.parent:
+        return []
+    found = re.search(r"^\s*root\s*=\s*['\"]([^'\"]+)['\"]", text, re.MULTILINE)
+    if not found or Path(found.group(1)).is_absolute():
+        return []
+    relative = Path(found.group(1))
+    origin, destination = source.parent / relative, target.parent / relative
+    if not origin.is_file():
+        return []
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(origin, destination)
+    return [destination]
+
+
+def remove_machine(
+    platform: Platform, *, keep_snapshots: bool, config_path: Path | None = None
+) -> RemoveResult:
+    """Remove the nightly task and the state folder (except the snapshots, if asked),
+    and the configuration with its root of trust (unless the snapshots are kept: they
+    belong to it). Nothing else in the configuration's folder is touched.
+
+    Raises:
+        StorageError: something could not be removed.
+    """
+    target = (config_path or default_config_path()).absolute()
+    platform.remove_task(NIGHTLY_TASK)
+    result = RemoveResult()
+    config = None
+    with contextlib.suppress(ConfigError):
+        config = load_config(target)
+    try:
+        if config is not None and config.state_dir.is_dir():
+            for child in sorted(config.state_dir.iterdir()):
+                if keep_snapshots and child.name == "snapshots":
+                    result.kept.append(child)
+                    continue
+                _remove(child)
+                result.removed.append(child)
+        ours = [target] + ([config.feed.root] if config is not None else [])
+        for path in ours:
+            if not path.exists():
+                continue
+            if keep_snapshots:
+                result.kept.append(path)
+                continue
+            _remove(path)
+            result.removed.append(path)
+        folders = [target.parent] + ([config.state_dir] if config is not None else [])
+        for folder in folders:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty
+    except OSError as exc:
+        raise StorageError(
+            _("Cannot remove {path}: {error}").format(
+                path=getattr(exc, "filename", "") or "", error=exc.strerror or exc
+            )
+        ) from exc
+    return result
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        remove_tree(path)
+    else:
+        path.unlink()
