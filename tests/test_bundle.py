@@ -1,0 +1,120 @@
+"""The PyInstaller one-folder bundle, built for real on this machine, runs the updater:
+its CLI checks a real feed and its tray program starts (offscreen Qt has no tray, which
+it says). Also the build script's signing rules (signtool itself needs Windows)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tests.shopkit import Shop
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_build_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("innova_build", ROOT / "installer" / "build.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["innova_build"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+build = load_build_script()
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    out = tmp_path_factory.mktemp("bundle")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "installer" / "build.py"), "--dist", str(out / "dist"),
+         "--work", str(out / "work")],
+        capture_output=True, text=True, timeout=900, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    folder = out / "dist" / "InnovaCommerceUpdater"
+    assert "Not Windows: programs are not signed" in result.stdout
+    yield folder
+
+
+def run(program: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "INNOVA_LANG": "en", "QT_QPA_PLATFORM": "offscreen"}
+    env.pop("PYTHONPATH", None)
+    return subprocess.run(
+        [str(program), *args], capture_output=True, text=True, timeout=120, env=env,
+        cwd=program.parent.parent,  # not the source tree: the bundle must be self-contained
+    )  # fmt: skip
+
+
+def test_the_bundled_cli_checks_a_real_feed(bundle: Path, shop: Shop) -> None:
+    shop.publish("1.0.1")
+    cli = bundle / "innova-update"
+    version = run(cli, "--version")
+    assert version.returncode == 0 and version.stdout.startswith("innova-update ")
+    checked = run(cli, "check", "--json", "--config", str(shop.config_path))
+    assert checked.returncode == 100, checked.stderr
+    document = json.loads(checked.stdout)
+    [product] = document["products"]
+    assert product["offer"]["version"] == "1.0.1"
+    spanish = run(cli, "check", "--lang", "es", "--config", str(shop.config_path))
+    assert "disponible" in spanish.stdout  # the catalogs are in the bundle
+
+
+def test_the_bundled_cli_installs_an_update(bundle: Path, shop: Shop) -> None:
+    shop.publish("1.0.1")
+    done = run(bundle / "innova-update", "update", "--silent", "--config", str(shop.config_path))
+    assert done.returncode == 0, done.stderr
+    assert (shop.install_dir / "VERSION").read_text() == "1.0.1\n"
+
+
+def test_the_bundled_tray_starts(bundle: Path, shop: Shop) -> None:
+    tray = run(bundle / "innova-update-tray", "--config", str(shop.config_path))
+    assert tray.returncode == 3  # Qt loaded, the configuration read; offscreen has no tray
+    assert "This desktop has no system tray." in tray.stderr
+
+
+def test_signing_is_configured_from_the_environment(tmp_path: Path) -> None:
+    assert build.Signing.from_environment({}) is None
+    pfx = tmp_path / "cert.pfx"
+    pfx.write_bytes(b"not really")
+    with pytest.raises(SystemExit, match="INNOVA_SIGN_PASSWORD"):
+        build.Signing.from_environment({"INNOVA_SIGN_PFX": str(pfx)})
+    with pytest.raises(SystemExit, match="does not exist"):
+        build.Signing.from_environment({"INNOVA_SIGN_PFX": str(tmp_path / "x.pfx")})
+    signing = build.Signing.from_environment(
+        {"INNOVA_SIGN_PFX": str(pfx), "INNOVA_SIGN_PASSWORD": "s3cret"}
+    )
+    argv = signing.command("signtool.exe", [Path("a.exe"), Path("b.exe")])
+    assert argv[:8] == [
+        "signtool.exe", "sign", "/fd", "SHA256", "/tr", build.DEFAULT_TIMESTAMP, "/td", "SHA256",
+    ]  # fmt: skip
+    assert argv[-2:] == ["a.exe", "b.exe"] and ["/f", str(pfx)] == argv[8:10]
+    assert "s3cret" not in signing.redacted(argv) and "/p ***" in signing.redacted(argv)
+    store = build.Signing.from_environment(
+        {"INNOVA_SIGN_THUMBPRINT": "AB12", "INNOVA_SIGN_TIMESTAMP": "http://ts"}
+    )
+    assert store.command("signtool", [Path("c.exe")]) == [
+        "signtool", "sign", "/fd", "SHA256", "/tr", "http://ts", "/td", "SHA256", "/sha1", "AB12",
+        "c.exe",
+    ]  # fmt: skip
+
+
+def test_without_a_certificate_the_build_says_it_is_not_signed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert build.sign([Path("a.exe")], None) is False
+    assert "NOT SIGNED" in capsys.readouterr().err
+
+
+def test_windows_version_resource(tmp_path: Path) -> None:
+    text = build.windows_version_file(tmp_path / "v.txt", "1.2.3+local").read_text()
+    assert "filevers=(1, 2, 3, 0)" in text and "'ProductVersion', '1.2.3+local'" in text
