@@ -118,3 +118,26 @@ def test_without_a_certificate_the_build_says_it_is_not_signed(
 def test_windows_version_resource(tmp_path: Path) -> None:
     text = build.windows_version_file(tmp_path / "v.txt", "1.2.3+local").read_text()
     assert "filevers=(1, 2, 3, 0)" in text and "'ProductVersion', '1.2.3+local'" in text
+
+
+def test_the_inno_setup_script_uses_what_exists() -> None:
+    """The installer script calls the CLI with options the CLI has, and packs the folder
+    and programs the build makes (Inno Setup itself needs Windows)."""
+    from updater.cli.main import build_parser
+
+    iss = (ROOT / "installer" / "innova-updater.iss").read_text(encoding="utf-8")
+    parser = build_parser()
+    setup = parser.parse_args(
+        ["setup-machine", "--config-from", "c.toml", "--feed-url", "https://x/",
+         "--update-at", "03:00", "--update-args", "update --silent", "--no-task"]
+    )  # fmt: skip
+    assert setup.command == "setup-machine"
+    for option in ("--config-from", "--feed-url", "--update-at", "--update-args", "--no-task",
+                   "--remove", "--keep-snapshots"):  # fmt: skip
+        assert option in iss, option
+    assert parser.parse_args(["setup-machine", "--remove", "--keep-snapshots"]).keep_snapshots
+    assert f"dist\\{build.BUNDLE_NAME}" in iss
+    for program in build.PROGRAMS:
+        assert f'"{program}.exe"' in iss
+    assert "InnovaCommerceUpdater-Setup-{#AppVersion}" in iss
+    assert build.ISS.name == "innova-updater.iss"

@@ -586,3 +586,23 @@ def test_report_a_problem_sends_the_bundle_to_support(
         assert body.startswith(b"PK")
     finally:
         tray.stop()
+
+
+def test_a_tray_without_administrator_rights_hands_the_update_over(
+    shop: Shop, qtbot: QtBot, tmp_path: Path
+) -> None:
+    """As on Windows for a shop owner who is not an administrator: the tray's update is
+    applied by the elevated updater (here a second process), and the tray shows it."""
+    from tests.test_elevation import ElevatingPlatform
+
+    shop.publish("1.0.1")
+    platform = ElevatingPlatform(shop.config_path)
+    tray = Tray(load_config(shop.config_path), platform=platform, poll_every_ms=10**8,
+                tick_ms=10**8)  # fmt: skip
+    try:
+        check(tray, qtbot)
+        progress = wait_outcome(qtbot, tray.install("tpv", "1.0.1"))
+        assert progress.outcome_heading.text() == "InnovaCommerce TPV updated to 1.0.1"
+        assert installed(shop) == "1.0.1" and len(platform.workers) == 1
+    finally:
+        tray.stop()

@@ -19,11 +19,12 @@ from pathlib import Path
 
 from updater.archive import remove_tree
 from updater.config import MachineConfig, default_config_path, load_config
+from updater.elevation import REQUESTS_DIR
 from updater.errors import ConfigError, StorageError
 from updater.fsutil import write_atomic
 from updater.i18n import _
 from updater.platform.base import Platform
-from updater.platform.windows import NIGHTLY_TASK
+from updater.platform.windows import APPLY_TASK, NIGHTLY_TASK
 
 __all__ = [
     "RemoveResult",
@@ -144,6 +145,15 @@ def setup_machine(
         write_atomic(target, text.encode("utf-8"))
         for folder in dict.fromkeys([target.parent, config.state_dir]):
             platform.restrict_to_administrators(folder)
+        # The tray (as the user) hands updates to the elevated updater through this
+        # folder and the on-demand task (updater/elevation.py).
+        platform.allow_users_to_submit(config.state_dir / REQUESTS_DIR)
+        platform.register_on_demand_task(
+            APPLY_TASK,
+            program,
+            f'apply-requests --config "{target}"',
+            _("Installs the updates the shop owner asks for in the tray."),
+        )
     except OSError as exc:
         for path in copied:
             with contextlib.suppress(OSError):
@@ -200,6 +210,7 @@ def remove_machine(
     """
     target = (config_path or default_config_path()).absolute()
     platform.remove_task(NIGHTLY_TASK)
+    platform.remove_task(APPLY_TASK)
     result = RemoveResult()
     config = None
     with contextlib.suppress(ConfigError):

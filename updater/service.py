@@ -15,11 +15,12 @@ import os
 import random
 import re
 import shutil
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import requests
 from packaging.version import InvalidVersion, Version
@@ -29,6 +30,13 @@ from updater.choose import Choice, Only, choose
 from updater.config import MachineConfig, ProductConfig
 from updater.delta import DELTA_MAX_SHARE, DeltaBaseError
 from updater.download import CancelToken, DownloadProgress
+from updater.elevation import (
+    ProgressFile,
+    Request,
+    RequestFiles,
+    error_document,
+    rebuild_error,
+)
 from updater.errors import (
     AppRunningError,
     CancelledError,
@@ -41,6 +49,7 @@ from updater.errors import (
     PreflightError,
     RollbackFailedError,
     RolledBackError,
+    StorageError,
     UpdaterError,
 )
 from updater.fetch import FeedFetcher, NetworkLimits, make_session
@@ -58,7 +67,7 @@ from updater.manifest import (
     ZipPackage,
     parse_manifest,
 )
-from updater.observer import NullObserver, Observer, Step
+from updater.observer import NullObserver, Observer, Observers, Step
 from updater.platform import current as current_platform
 from updater.platform.base import Platform
 from updater.preferences import Preferences, PreferencesStore, apply_preferences
@@ -591,6 +600,21 @@ class UpdaterService:
         """
         product = self.config.product(product_id)
         target = _parse_version(to_version) if to_version else None
+        if not dry_run and self.platform.needs_elevation(product.install_dir):
+            request = Request.new(
+                "update", product.id, version=str(target) if target else None,
+                if_running="close" if if_running == "close" else "fail",
+            )  # fmt: skip
+            document = self._delegate(request)
+            return UpdateResult(
+                product.id,
+                document.get("outcome", "updated"),
+                _maybe_version(document.get("from_version")),
+                _maybe_version(document.get("to_version")),
+                reboot_required=bool(document.get("reboot_required")),
+                method=document.get("method"),
+                downloaded_bytes=int(document.get("downloaded_bytes") or 0),
+            )
         with self._locked() as history:
             feed, manifest = self._manifest()
             choice = self._choose(
@@ -936,6 +960,32 @@ class UpdaterService:
             RolledBackError / RollbackFailedError: as for :meth:`update`.
         """
         product = self.config.product(product_id)
+        if self.platform.needs_elevation(product.install_dir):
+            request = Request.new(
+                "restore", product.id, snapshot=snapshot,
+                if_running="close" if if_running == "close" else "fail",
+            )  # fmt: skip
+            document = self._delegate(request)
+            chosen = next(
+                (s for s in self.snapshots(product.id) if s.id == document.get("restored")), None
+            )
+            undo = next(
+                (s for s in self.snapshots(product.id) if s.id == document.get("undo")), None
+            )
+            if chosen is None:  # it may have been pruned since; describe it from the result
+                chosen = SnapshotInfo(
+                    id=str(document.get("restored")), product=product.id,
+                    version=document.get("to_version"), taken_at=datetime.now(UTC), reason="",
+                    size=0, path=self.state.snapshots_of(product.id),
+                )  # fmt: skip
+            return RestoreResult(
+                product.id,
+                _maybe_version(document.get("from_version")),
+                _maybe_version(document.get("to_version")),
+                chosen,
+                tuple(Path(p) for p in document.get("changed_data", [])),
+                undo,
+            )
         with self._locked() as history:
             available = list_snapshots(self.state.snapshots_dir, product.id)
             chosen = _pick_snapshot(available, snapshot)
@@ -1003,6 +1053,111 @@ class UpdaterService:
                 changed,
                 undo,
             )
+
+    # ------------------------------------------------------------------ elevation
+
+    def _delegate(self, request: Request, timeout: float = 4 * 3600.0) -> dict[str, Any]:
+        """Have the elevated updater run ``request``; forward its progress to the
+        observer (and a cancel back); return its result document or raise its error.
+
+        Raises:
+            UpdaterError: what the elevated updater raised, or that it could not be
+                started or did not answer.
+        """
+        files = RequestFiles(self.state.root)
+        try:
+            files.submit(request)
+        except OSError as exc:
+            raise StorageError(
+                _("Cannot ask the updater service to install the update: {error}").format(
+                    error=exc.strerror or exc
+                ),
+                hint=_("Reinstall InnovaCommerce Updater, or run this as an administrator."),
+            ) from exc
+        try:
+            try:
+                self.platform.start_elevated_worker()
+            except OSError as exc:
+                raise StorageError(
+                    _("The updater service could not be started: {error}").format(
+                        error=exc.strerror or exc
+                    ),
+                    hint=_("Reinstall InnovaCommerce Updater, or run this as an administrator."),
+                ) from exc
+            deadline = time.monotonic() + timeout
+            last_step: str | None = None
+            while time.monotonic() < deadline:
+                result = files.result(request.id)
+                if result is not None:
+                    if result.get("ok"):
+                        return dict(result.get("result") or {})
+                    raise rebuild_error(dict(result.get("error") or {}))
+                progress = files.progress(request.id) or {}
+                step = progress.get("step")
+                if step and step != last_step:
+                    with contextlib.suppress(ValueError):
+                        self.observer.step(request.product, Step(step))
+                    last_step = step
+                if step and "done" in progress:
+                    with contextlib.suppress(ValueError, TypeError):
+                        self.observer.progress(
+                            request.product, Step(step), int(progress["done"]),
+                            progress.get("total"), progress.get("rate"),
+                        )  # fmt: skip
+                if self.observer.cancelled():
+                    files.cancel(request.id)
+                time.sleep(0.1)
+            raise NetworkError(
+                _("The updater service did not finish the update in time."),
+                hint=_("Look at the history; the update may still be running."),
+            )
+        finally:
+            files.forget(request.id)
+
+    def apply_requests(self) -> int:
+        """Run every waiting request (the elevated side: ``innova-update
+        apply-requests``, started by the on-demand task). Returns how many ran."""
+        files = RequestFiles(self.state.root)
+        count = 0
+        while requests_waiting := files.take():
+            for request in requests_waiting:
+                count += 1
+                observer = Observers([self.observer, ProgressFile(files, request.id)])
+                worker = UpdaterService(
+                    self.file_config, observer, platform=_Elevated(self.platform),
+                    limits=self.limits, session=self._session,
+                )  # fmt: skip
+                try:
+                    document = worker._run_request(request)
+                except UpdaterError as exc:
+                    files.write_result(request.id, {"ok": False, "error": error_document(exc)})
+                else:
+                    files.write_result(request.id, {"ok": True, "result": document})
+        return count
+
+    def _run_request(self, request: Request) -> dict[str, Any]:
+        if request.action == "update":
+            result = self.update(
+                request.product, to_version=request.version, if_running=request.if_running
+            )
+            return {
+                "outcome": result.outcome,
+                "from_version": str(result.from_version) if result.from_version else None,
+                "to_version": str(result.to_version) if result.to_version else None,
+                "reboot_required": result.reboot_required,
+                "method": result.method,
+                "downloaded_bytes": result.downloaded_bytes,
+            }
+        restored = self.restore(
+            request.product, snapshot=request.snapshot, if_running=request.if_running
+        )
+        return {
+            "from_version": str(restored.from_version) if restored.from_version else None,
+            "to_version": str(restored.to_version) if restored.to_version else None,
+            "restored": restored.restored.id,
+            "undo": restored.undo.id if restored.undo else None,
+            "changed_data": [str(p) for p in restored.changed_data],
+        }
 
     # -------------------------------------------------------------------- history
 
@@ -1080,6 +1235,26 @@ def _describe_method(method: str, downloaded: int) -> str:
     if method == "delta":
         return _("Delta update: {size} downloaded.").format(size=format_size(downloaded))
     return _("{size} downloaded.").format(size=format_size(downloaded))
+
+
+class _Elevated:
+    """The platform as seen by the elevated updater: it never hands work on again."""
+
+    def __init__(self, platform: Platform) -> None:
+        self._platform = platform
+
+    def needs_elevation(self, install_dir: Path) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._platform, name)
+
+
+def _maybe_version(text: object) -> Version | None:
+    try:
+        return Version(str(text)) if text else None
+    except InvalidVersion:
+        return None
 
 
 def _own_version() -> Version:

@@ -414,6 +414,12 @@ def cmd_snapshots(service: UpdaterService, args: argparse.Namespace) -> Result:
     return document, lines, Exit.OK
 
 
+def cmd_apply_requests(service: UpdaterService, args: argparse.Namespace) -> Result:
+    count = service.apply_requests()
+    lines = [_("Requests run: {count}.").format(count=count)]
+    return {"requests": count}, lines, Exit.OK
+
+
 def cmd_setup_machine(config_path: Path | None, args: argparse.Namespace) -> Result:
     from updater.machine import (
         parse_time_of_day,
@@ -604,6 +610,11 @@ def build_parser() -> argparse.ArgumentParser:
     command("doctor", _("Check this PC for what could stop an update."))
     p = command("report", _("Write a support bundle (zip)."))
     p.add_argument("--out", required=True, metavar="FILE")
+    command(
+        "apply-requests",
+        _("Run the updates and restores the tray asked for (run as SYSTEM by the "
+          "on-demand task; see docs/deploying.md)."),
+    )  # fmt: skip
     p = command(
         "setup-machine",
         _("Install or remove the updater's configuration, permissions and nightly task "
@@ -729,6 +740,7 @@ COMMANDS: dict[str, Callable[[UpdaterService, argparse.Namespace], Result]] = {
     "status": cmd_status,
     "history": cmd_history,
     "snapshots": cmd_snapshots,
+    "apply-requests": cmd_apply_requests,
 }
 
 

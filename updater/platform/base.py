@@ -164,6 +164,21 @@ class Platform(Protocol):
         """Put back an uninstall entry saved by :meth:`export_uninstall_entry`."""
         ...
 
+    def needs_elevation(self, install_dir: Path) -> bool:
+        """Whether updates of ``install_dir`` must be handed to the elevated updater
+        (Windows: this process is not an administrator). False where the updater applies
+        them itself."""
+        ...
+
+    def start_elevated_worker(self) -> None:
+        """Start the elevated updater that runs waiting requests (Windows: the on-demand
+        SYSTEM task ``apply-requests``).
+
+        Raises:
+            OSError: it could not be started.
+        """
+        ...
+
     def register_daily_task(
         self, name: str, program: Path, arguments: str, description: str, at: tuple[int, int]
     ) -> None:
@@ -172,6 +187,26 @@ class Platform(Protocol):
 
         Raises:
             OSError: it could not be registered (or the OS does it another way).
+        """
+        ...
+
+    def register_on_demand_task(
+        self, name: str, program: Path, arguments: str, description: str
+    ) -> None:
+        """Register a task that runs ``program arguments`` with the highest rights when
+        started, and that ordinary users may start (not change).
+
+        Raises:
+            OSError: it could not be registered.
+        """
+        ...
+
+    def allow_users_to_submit(self, folder: Path) -> None:
+        """Let ordinary users create files in ``folder`` (inside a folder otherwise
+        restricted to administrators).
+
+        Raises:
+            OSError: the permissions could not be set.
         """
         ...
 

@@ -130,6 +130,16 @@ class PosixPlatform(PsutilPlatform):
             return
         wait_gone(members, 5.0)
 
+    # --- elevation -------------------------------------------------------------------
+
+    def needs_elevation(self, install_dir: Path) -> bool:
+        """Never: on Linux and macOS the updater runs with the rights it needs (a
+        missing right is a pre-flight error)."""
+        return False
+
+    def start_elevated_worker(self) -> None:
+        raise OSError(errno.ENOTSUP, "no elevated updater task on this system")
+
     # --- machine setup ---------------------------------------------------------------
 
     def register_daily_task(
@@ -138,6 +148,16 @@ class PosixPlatform(PsutilPlatform):
         """Not done here: on Linux and macOS a cron entry or a systemd timer runs the
         update (docs/deploying.md shows both)."""
         raise OSError(errno.ENOTSUP, "scheduled tasks are set up by cron or systemd here", name)
+
+    def register_on_demand_task(
+        self, name: str, program: Path, arguments: str, description: str
+    ) -> None:
+        """Not needed: nothing is handed to an elevated updater here."""
+        return None
+
+    def allow_users_to_submit(self, folder: Path) -> None:
+        """Not needed: nothing is handed to an elevated updater here."""
+        return None
 
     def remove_task(self, name: str) -> None:
         return None

@@ -42,6 +42,7 @@ import psutil
 from updater.platform.base import PsutilPlatform
 
 __all__ = [
+    "APPLY_TASK",
     "NIGHTLY_TASK",
     "TASK_FOLDER",
     "WindowsPlatform",
@@ -49,12 +50,14 @@ __all__ = [
     "extended_path",
     "format_file_version",
     "icacls_lockdown_argv",
+    "icacls_requests_argv",
     "is_sharing_violation",
     "path_key",
     "registry_lookups",
     "registry_text",
     "schtasks_create_argv",
     "schtasks_delete_argv",
+    "schtasks_run_argv",
     "task_xml",
     "windows_by_pid",
 ]
@@ -181,6 +184,12 @@ def reg_import_argv(source: str, where: str) -> list[str]:
 TASK_FOLDER = "InnovaCommerce Updater"
 #: The daily silent update, run as SYSTEM.
 NIGHTLY_TASK = TASK_FOLDER + "\\Nightly update"
+#: Run on demand, as SYSTEM, by the tray (users may start it, not change it):
+#: ``innova-update apply-requests`` (see :mod:`updater.elevation`).
+APPLY_TASK = TASK_FOLDER + "\\Apply requests"
+#: Who may do what with the on-demand task: SYSTEM and Administrators everything,
+#: authenticated users read and run (SDDL).
+USERS_MAY_RUN_SDDL = "D:(A;;FA;;;SY)(A;;FA;;;BA)(A;;GRGX;;;AU)"
 #: Well-known SIDs (names differ with the Windows language; SIDs do not).
 SID_ADMINISTRATORS = "S-1-5-32-544"
 SID_SYSTEM = "S-1-5-18"
@@ -193,7 +202,8 @@ def task_xml(
     program: str,
     arguments: str,
     description: str,
-    daily_at: tuple[int, int],
+    daily_at: tuple[int, int] | None,
+    users_may_run: bool = False,
     random_delay_minutes: int = 30,
     time_limit_hours: int = 2,
 ) -> str:
@@ -201,22 +211,30 @@ def task_xml(
     privileges, whoever is logged on, also when the PC was off at that hour (it runs
     when it can), only with a network, never twice at once, stopped after
     ``time_limit_hours``. A random delay spreads a fleet's downloads."""
-    hour, minute = daily_at
-    if not (0 <= hour < 24 and 0 <= minute < 60):
-        raise ValueError(f"not a time of day: {hour}:{minute}")
-    return f"""<?xml version="1.0" encoding="UTF-16"?>
-<Task version="1.3" xmlns="{_TASK_NS}">
-  <RegistrationInfo>
-    <Author>InnovaCommerce</Author>
-    <Description>{xml_escape(description)}</Description>
-  </RegistrationInfo>
-  <Triggers>
+    triggers = "  <Triggers />"
+    if daily_at is not None:
+        hour, minute = daily_at
+        if not (0 <= hour < 24 and 0 <= minute < 60):
+            raise ValueError(f"not a time of day: {hour}:{minute}")
+        triggers = f"""  <Triggers>
     <CalendarTrigger>
       <StartBoundary>2026-01-01T{hour:02d}:{minute:02d}:00</StartBoundary>
       <ScheduleByDay><DaysInterval>1</DaysInterval></ScheduleByDay>
       <RandomDelay>PT{random_delay_minutes}M</RandomDelay>
     </CalendarTrigger>
-  </Triggers>
+  </Triggers>"""
+    security = (
+        f"\n    <SecurityDescriptor>{USERS_MAY_RUN_SDDL}</SecurityDescriptor>"
+        if users_may_run
+        else ""
+    )
+    return f"""<?xml version="1.0" encoding="UTF-16"?>
+<Task version="1.3" xmlns="{_TASK_NS}">
+  <RegistrationInfo>
+    <Author>InnovaCommerce</Author>
+    <Description>{xml_escape(description)}</Description>{security}
+  </RegistrationInfo>
+{triggers}
   <Principals>
     <Principal id="System">
       <UserId>{SID_SYSTEM}</UserId>
@@ -228,6 +246,7 @@ def task_xml(
     <DisallowStartIfOnBatteries>false</DisallowStartIfOnBatteries>
     <StopIfGoingOnBatteries>false</StopIfGoingOnBatteries>
     <StartWhenAvailable>true</StartWhenAvailable>
+    <AllowStartOnDemand>true</AllowStartOnDemand>
     <RunOnlyIfNetworkAvailable>true</RunOnlyIfNetworkAvailable>
     <ExecutionTimeLimit>PT{time_limit_hours}H</ExecutionTimeLimit>
     <Enabled>true</Enabled>
@@ -245,6 +264,16 @@ def task_xml(
 def schtasks_create_argv(name: str, xml_file: str) -> list[str]:
     """Register (or replace) a task from its XML definition."""
     return ["schtasks.exe", "/Create", "/F", "/TN", name, "/XML", xml_file]
+
+
+def schtasks_run_argv(name: str) -> list[str]:
+    return ["schtasks.exe", "/Run", "/TN", name]
+
+
+def icacls_requests_argv(folder: str) -> list[str]:
+    """Let users create and write files in ``folder`` (the elevation requests), read
+    what is there, and nothing more; it inherits the rest from the locked state folder."""
+    return ["icacls.exe", folder, "/grant", f"*{SID_USERS}:(OI)(CI)(RX,W)", "/Q"]
 
 
 def schtasks_delete_argv(name: str) -> list[str]:
@@ -557,12 +586,33 @@ class WindowsPlatform(PsutilPlatform):
 
     # --- machine setup (run by the installer, as administrator) -------------------------
 
+    def needs_elevation(self, install_dir: Path) -> bool:
+        """True unless this process is an administrator (or SYSTEM)."""
+        return not _is_admin()
+
+    def start_elevated_worker(self) -> None:
+        _run_checked(schtasks_run_argv(APPLY_TASK))
+
     def register_daily_task(
         self, name: str, program: Path, arguments: str, description: str, at: tuple[int, int]
     ) -> None:
-        xml = task_xml(
+        self._register(name, task_xml(
             program=str(program), arguments=arguments, description=description, daily_at=at
-        )
+        ))  # fmt: skip
+
+    def register_on_demand_task(
+        self, name: str, program: Path, arguments: str, description: str
+    ) -> None:
+        self._register(name, task_xml(
+            program=str(program), arguments=arguments, description=description,
+            daily_at=None, users_may_run=True,
+        ))  # fmt: skip
+
+    def allow_users_to_submit(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        _run_checked(icacls_requests_argv(str(folder)))
+
+    def _register(self, name: str, xml: str) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             definition = Path(tmp) / "task.xml"
             definition.write_text(xml, encoding="utf-16")
@@ -576,6 +626,14 @@ class WindowsPlatform(PsutilPlatform):
     def restrict_to_administrators(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         _run_checked(icacls_lockdown_argv(str(folder)))
+
+
+def _is_admin() -> bool:
+    if sys.platform != "win32":
+        raise OSError("only on Windows")
+    import ctypes
+
+    return bool(ctypes.windll.shell32.IsUserAnAdmin())
 
 
 def _run_checked(argv: Sequence[str]) -> None:
