@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -469,24 +470,14 @@ class Tray(QObject):
         automatic: bool,
     ) -> None:
         name = self.product_name(product_id)
-        observer = QtObserver()
-        try:
-            job = self.engine.run(
-                "update",
-                lambda s: s.update(product_id, to_version=version, if_running=if_running),
-                observer,
-            )
-        except BusyError as exc:
-            window.show_failure(describe_error(exc, name))
-            window.show()
+        started = self._start_job(
+            window, "update", name,
+            lambda s: s.update(product_id, to_version=version, if_running=if_running),
+            _("Updating {product} to {version}…").format(product=name, version=version),
+        )  # fmt: skip
+        if started is None:
             return
-        window.attach(job, observer)
-        self.working_text = _("Updating {product} to {version}…").format(
-            product=name, version=version
-        )
-        observer.stepped.connect(lambda _p, step: self._working_step(name, version, step))
-        observer.progressed.connect(self._working_progress)
-        self.refresh()
+        job, _observer = started
 
         def finished(result: UpdateResult) -> None:
             self._work_done()
@@ -521,7 +512,31 @@ class Tray(QObject):
         job.finished.connect(finished)
         job.failed.connect(failed)
 
-    def _working_step(self, name: str, version: str, step: str) -> None:
+    def _start_job(
+        self,
+        window: ProgressWindow,
+        task: str,
+        name: str,
+        call: Callable[[UpdaterService], object],
+        working_text: str,
+    ) -> tuple[Job, QtObserver] | None:
+        """Run an update or a restore for ``window``: its progress in the window and in
+        the icon. None (and the failure shown) when the updater is busy."""
+        observer = QtObserver()
+        try:
+            job = self.engine.run(task, call, observer)
+        except BusyError as exc:
+            window.show_failure(describe_error(exc, name))
+            window.show()
+            return None
+        window.attach(job, observer)
+        self.working_text = working_text
+        observer.stepped.connect(lambda _p, step: self._working_step(name, step))
+        observer.progressed.connect(self._working_progress)
+        self.refresh()
+        return job, observer
+
+    def _working_step(self, name: str, step: str) -> None:
         words = {s.value: w for s, w in PROGRESS_STEPS + RESTORE_STEPS}
         if step in words:
             self.working_text = _("{product}: {step}…").format(product=name, step=_(words[step]))
@@ -562,19 +577,14 @@ class Tray(QObject):
 
         def start(if_running: str) -> None:
             policy: IfRunning = "close" if if_running == "close" else "fail"
-            observer = QtObserver()
-            try:
-                job = self.engine.run(
-                    "restore",
-                    lambda s: s.restore(product_id, snapshot=snapshot_id, if_running=policy),
-                    observer,
-                )
-            except BusyError as exc:
-                window.show_failure(describe_error(exc, name))
+            started = self._start_job(
+                window, "restore", name,
+                lambda s: s.restore(product_id, snapshot=snapshot_id, if_running=policy),
+                _("Restoring {product}…").format(product=name),
+            )  # fmt: skip
+            if started is None:
                 return
-            window.attach(job, observer)
-            self.working_text = _("Restoring {product}…").format(product=name)
-            self.refresh()
+            job, _observer = started
             job.finished.connect(lambda result: self._restored(window, name, result))
             job.failed.connect(lambda error: self._restore_failed(window, name, error))
 

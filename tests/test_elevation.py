@@ -94,7 +94,8 @@ def test_an_update_is_applied_by_the_elevated_updater(shop: Shop) -> None:
     assert (shop.install_dir / "VERSION").read_text() == "1.0.1\n"
     assert len(platform.workers) == 1 and platform.workers[0].wait(timeout=60) == 0
     # The requester saw the elevated updater's progress, in order.
-    assert recorder.steps[0] == Step.DOWNLOAD and Step.HEALTH_CHECK in recorder.steps
+    assert recorder.steps[:2] == [Step.PREFLIGHT, Step.DOWNLOAD]
+    assert recorder.steps[-2:] == [Step.HEALTH_CHECK, Step.COMMIT]
     assert recorder.downloaded and recorder.downloaded == sorted(recorder.downloaded)
     assert list((shop.service.state.root / "requests").iterdir()) == []  # nothing left
 

@@ -164,15 +164,21 @@ class RequestFiles:
 
 class ProgressFile:
     """An observer (elevated side) that writes the progress of one request for its
-    requester, at most every 0.2 s, and reads its cancel file."""
+    requester (every step so far, and the bytes of the current one at most every
+    0.2 s), and reads its cancel file."""
 
     def __init__(self, files: RequestFiles, request_id: str) -> None:
         self.files = files
         self.id = request_id
+        self.steps: list[str] = []
         self._last = 0.0
 
+    def _write(self, product: str, extra: dict[str, Any]) -> None:
+        self.files.write_progress(self.id, {"product": product, "steps": self.steps, **extra})
+
     def step(self, product: str, step: Step) -> None:
-        self.files.write_progress(self.id, {"product": product, "step": step.value})
+        self.steps.append(step.value)
+        self._write(product, {})
         self._last = 0.0
 
     def progress(
@@ -182,10 +188,7 @@ class ProgressFile:
         if now - self._last < 0.2 and (total is None or done < total):
             return
         self._last = now
-        self.files.write_progress(
-            self.id,
-            {"product": product, "step": step.value, "done": done, "total": total, "rate": rate},
-        )
+        self._write(product, {"step": step.value, "done": done, "total": total, "rate": rate})
 
     def journal(self, product: str, entry: str) -> None:
         return None

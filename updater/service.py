@@ -1085,25 +1085,14 @@ class UpdaterService:
                     hint=_("Reinstall InnovaCommerce Updater, or run this as an administrator."),
                 ) from exc
             deadline = time.monotonic() + timeout
-            last_step: str | None = None
+            forwarded = 0  # steps passed on to the observer so far
             while time.monotonic() < deadline:
                 result = files.result(request.id)
+                forwarded = self._forward_progress(request, files.progress(request.id), forwarded)
                 if result is not None:
                     if result.get("ok"):
                         return dict(result.get("result") or {})
                     raise rebuild_error(dict(result.get("error") or {}))
-                progress = files.progress(request.id) or {}
-                step = progress.get("step")
-                if step and step != last_step:
-                    with contextlib.suppress(ValueError):
-                        self.observer.step(request.product, Step(step))
-                    last_step = step
-                if step and "done" in progress:
-                    with contextlib.suppress(ValueError, TypeError):
-                        self.observer.progress(
-                            request.product, Step(step), int(progress["done"]),
-                            progress.get("total"), progress.get("rate"),
-                        )  # fmt: skip
                 if self.observer.cancelled():
                     files.cancel(request.id)
                 time.sleep(0.1)
@@ -1113,6 +1102,26 @@ class UpdaterService:
             )
         finally:
             files.forget(request.id)
+
+    def _forward_progress(
+        self, request: Request, progress: dict[str, Any] | None, forwarded: int
+    ) -> int:
+        """Pass the elevated updater's new steps and bytes on to the observer; returns
+        how many steps have been passed on."""
+        if not progress:
+            return forwarded
+        steps = progress.get("steps") or []
+        for name in steps[forwarded:]:
+            with contextlib.suppress(ValueError):
+                self.observer.step(request.product, Step(name))
+        step = progress.get("step")
+        if step and steps and steps[-1] == step and "done" in progress:
+            with contextlib.suppress(ValueError, TypeError):
+                self.observer.progress(
+                    request.product, Step(step), int(progress["done"]),
+                    progress.get("total"), progress.get("rate"),
+                )  # fmt: skip
+        return max(forwarded, len(steps))
 
     def apply_requests(self) -> int:
         """Run every waiting request (the elevated side: ``innova-update

@@ -509,26 +509,11 @@ class UpdateTransaction:
                 staging folder is removed).
             StorageError: disk full, permission denied.
         """
-        self._expect(Entry.BEGIN)
-        product = self.plan.product
-        self._observer.step(product, Step.STAGE)
-        try:
-            extract_zip(
-                package,
-                self.plan.staging_dir,
-                expected,
-                progress=lambda done, total: self._observer.progress(
-                    product, Step.STAGE, done, total
-                ),
+        self._stage_with(
+            lambda progress: extract_zip(
+                package, self.plan.staging_dir, expected, progress=progress
             )
-        except ArchiveError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EACCES):
-                raise _io_error(cause, _("extracting the update")) from exc
-            raise
-        self._platform.fsync_dir(self.plan.install_dir.parent)
-        self.journal.write(Entry.STAGED)
-        self._done.append(Entry.STAGED)
+        )
 
     def stage_delta(self, delta: Path, expected: FileList) -> None:
         """Build the new version next to the install dir from the installed one and a
@@ -543,19 +528,20 @@ class UpdateTransaction:
             IntegrityError: the delta does not make exactly the release.
             ArchiveError, StorageError: the new files cannot be written.
         """
+        self._stage_with(
+            lambda progress: build_from_delta(
+                delta, self.plan.install_dir, self.plan.staging_dir, expected, progress=progress
+            )
+        )
+
+    def _stage_with(self, build: Callable[[Callable[[int, int], None]], None]) -> None:
+        """Run ``build`` (which makes the staging folder, reporting its progress), then
+        record the stage; a full disk or a refused write becomes a :class:`StorageError`."""
         self._expect(Entry.BEGIN)
         product = self.plan.product
         self._observer.step(product, Step.STAGE)
         try:
-            build_from_delta(
-                delta,
-                self.plan.install_dir,
-                self.plan.staging_dir,
-                expected,
-                progress=lambda done, total: self._observer.progress(
-                    product, Step.STAGE, done, total
-                ),
-            )
+            build(lambda done, total: self._observer.progress(product, Step.STAGE, done, total))
         except ArchiveError as exc:
             cause = exc.__cause__
             if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EACCES):
