@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -39,13 +40,15 @@ class ElevatingPlatform(PosixPlatform):
         return True
 
     def start_elevated_worker(self) -> None:
-        self.workers.append(
-            subprocess.Popen(
-                [str(CLI), "apply-requests", "--config", str(self.config)],
-                env={**os.environ, "INNOVA_LANG": "en"},
-                text=True,
-            )
+        worker = subprocess.Popen(
+            [str(CLI), "apply-requests", "--config", str(self.config)],
+            env={**os.environ, "INNOVA_LANG": "en"},
+            text=True,
         )
+        self.workers.append(worker)
+        # Reaped as soon as it ends, as the Task Scheduler would (no zombie is left
+        # for the tests that count this process's children).
+        threading.Thread(target=worker.wait, daemon=True).start()
 
 
 class Recorder:
