@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
 from tests.enginekit import tree
 from tests.shopkit import Shop, make_tpv, package_path
@@ -146,3 +147,22 @@ def test_errors_keep_their_class_when_they_can() -> None:
     http = rebuild_error({"type": "HTTPStatusError", "message": "m"})  # needs a status
     assert isinstance(http, NetworkError) and not isinstance(http, HTTPStatusError)
     assert rebuild_error({"type": "os.system", "message": "m"}).message == "m"
+
+
+def test_a_check_and_a_poll_are_made_by_the_elevated_updater(shop: Shop) -> None:
+    shop.publish("1.0.1")
+    service, platform, _recorder = handed_over(shop)
+    found = service.check()
+    assert [str(c.offer.version) for c in found.choices if c.offer] == ["1.0.1"]
+    assert len(platform.workers) == 1  # made by the other process, which wrote the history
+    assert shop.service.history(limit=1)[0].operation.value == "check"
+    polled = service.poll()
+    assert polled.next_check is not None  # the schedule was kept by the elevated side
+    assert len(platform.workers) == 2
+
+
+def test_the_owners_choices_are_kept_where_the_owner_may_write(shop: Shop) -> None:
+    from updater.preferences import OWNER_DIR
+
+    shop.service.skip("tpv", Version("1.1.0"))
+    assert (shop.service.state.root / OWNER_DIR / "preferences.json").is_file()

@@ -41,7 +41,7 @@ _ID = re.compile(r"^[0-9a-f]{32}$")
 _PRODUCT = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _TEXT = re.compile(r"^[A-Za-z0-9._+!:-]{1,100}$")
 
-Action = Literal["update", "restore"]
+Action = Literal["update", "restore", "check", "poll"]
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,8 @@ class Request:
         raw = json.loads(data)
         if not isinstance(raw, dict) or set(raw) - set(cls.__dataclass_fields__):
             raise ValueError("unknown fields")
-        if not _ID.match(str(raw.get("id", ""))) or raw.get("action") not in ("update", "restore"):
+        actions = ("update", "restore", "check", "poll")
+        if not _ID.match(str(raw.get("id", ""))) or raw.get("action") not in actions:
             raise ValueError("id or action")
         if not _PRODUCT.match(str(raw.get("product", ""))):
             raise ValueError("product")

@@ -25,6 +25,8 @@ from updater.fsutil import write_atomic
 from updater.i18n import _
 from updater.platform.base import Platform
 from updater.platform.windows import APPLY_TASK, NIGHTLY_TASK
+from updater.preferences import OWNER_DIR
+from updater.state import StateDir
 
 __all__ = [
     "RemoveResult",
@@ -143,24 +145,29 @@ def setup_machine(
             )
             task = NIGHTLY_TASK
         write_atomic(target, text.encode("utf-8"))
+        state = StateDir(config.state_dir)
+        state.ensure()  # made now, as administrator: the tray may only read them
+        state.machine_id()
         for folder in dict.fromkeys([target.parent, config.state_dir]):
             platform.restrict_to_administrators(folder)
-        # The tray (as the user) hands updates to the elevated updater through this
-        # folder and the on-demand task (updater/elevation.py).
+        # The tray (as the user) hands work to the elevated updater through requests/
+        # and the on-demand task (updater/elevation.py), and keeps the owner's choices
+        # in owner/ (updater/preferences.py): the only folders users may write.
         platform.allow_users_to_submit(config.state_dir / REQUESTS_DIR)
+        platform.allow_users_to_submit(config.state_dir / OWNER_DIR)
         platform.register_on_demand_task(
             APPLY_TASK,
             program,
             f'apply-requests --config "{target}"',
             _("Installs the updates the shop owner asks for in the tray."),
         )
-    except OSError as exc:
+    except (OSError, StorageError) as exc:
         for path in copied:
             with contextlib.suppress(OSError):
                 path.unlink()
         raise StorageError(
             _("The updater could not be set up on this PC: {error}").format(
-                error=exc.strerror or exc
+                error=exc.message if isinstance(exc, StorageError) else exc.strerror or exc
             ),
             hint=_("Run the installer as an administrator."),
         ) from exc

@@ -1,7 +1,7 @@
 """What the shop owner decided in the tray: settings, and skip / remind-later choices.
 
 The configuration file (:mod:`updater.config`) is the technician's; these are the
-owner's, saved from the tray in ``<state>/preferences.json`` and shared with the CLI:
+owner's, saved from the tray in ``<state>/owner/preferences.json`` and shared with the CLI:
 
 - settings that override the configuration: check interval, channel, language;
 - whether bug-fix updates install by themselves, optionally only outside opening hours
@@ -38,6 +38,7 @@ from updater.i18n import SUPPORTED, _
 from updater.manifest import Release, ReleaseKind
 
 __all__ = [
+    "OWNER_DIR",
     "PREFERENCES_FILE",
     "OpeningHours",
     "Preferences",
@@ -49,6 +50,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 PREFERENCES_FILE = "preferences.json"
+#: The one folder of the state that the shop owner's account may write (on Windows the
+#: rest is for administrators only): the tray saves the owner's choices there. The
+#: elevated updater only reads them, as data, checked like everything it reads.
+OWNER_DIR = "owner"
 _FORMAT = 1
 _CHANNEL = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 #: The check interval the owner may choose, in hours.
@@ -242,14 +247,14 @@ class Preferences:
 
 
 class PreferencesStore:
-    """Loads and saves :class:`Preferences` in ``<state>/preferences.json``."""
+    """Loads and saves :class:`Preferences` in ``<state>/owner/preferences.json``."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
     @classmethod
     def in_state_dir(cls, root: Path) -> PreferencesStore:
-        return cls(root / PREFERENCES_FILE)
+        return cls(root / OWNER_DIR / PREFERENCES_FILE)
 
     def load(self) -> Preferences:
         """The saved preferences; the defaults if there are none or they are damaged."""

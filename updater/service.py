@@ -9,6 +9,7 @@ are errors of :mod:`updater.errors`. It never prints, prompts or exits.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
@@ -407,6 +408,14 @@ class UpdaterService:
             TrustError, ManifestError, NetworkError: the feed cannot be used.
             ConfigError: an unknown product id.
         """
+        if self.platform.needs_elevation(self.state.root):
+            # The trusted metadata and the history are the administrators' to write: the
+            # elevated updater checks, and this process reads what it found.
+            document = self._delegate(Request.new("check", "any"))
+            found = self.cached_check(products)
+            if found is None:
+                raise ManifestError(_("The check found no usable release manifest."))
+            return dataclasses.replace(found, offline=bool(document.get("offline")))
         with self._locked() as history:
             started = datetime.now(UTC)
             wanted = (
@@ -459,6 +468,16 @@ class UpdaterService:
         Raises:
             as :meth:`check` (after recording the failure in the schedule).
         """
+        if self.platform.needs_elevation(self.state.root):
+            document = self._delegate(Request.new("poll", "any"))
+            next_check = document.get("next_check")
+            due = bool(document.get("due"))
+            found = self.cached_check() if due else None
+            if found is not None:
+                found = dataclasses.replace(found, offline=bool(document.get("offline")))
+            return PollResult(
+                due, datetime.fromisoformat(next_check) if next_check else None, found
+            )
         now = now or datetime.now(UTC)
         rng = rng or random.SystemRandom()
         store = PollStore.in_state_dir(self.state.root)
@@ -1145,6 +1164,15 @@ class UpdaterService:
         return count
 
     def _run_request(self, request: Request) -> dict[str, Any]:
+        if request.action == "check":
+            return {"offline": self.check().offline}
+        if request.action == "poll":
+            polled = self.poll()
+            return {
+                "due": polled.due,
+                "next_check": polled.next_check.isoformat() if polled.next_check else None,
+                "offline": bool(polled.check and polled.check.offline),
+            }
         if request.action == "update":
             result = self.update(
                 request.product, to_version=request.version, if_running=request.if_running

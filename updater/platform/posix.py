@@ -156,8 +156,8 @@ class PosixPlatform(PsutilPlatform):
         return None
 
     def allow_users_to_submit(self, folder: Path) -> None:
-        """Not needed: nothing is handed to an elevated updater here."""
-        return None
+        """Only creates ``folder``: nothing is handed to an elevated updater here."""
+        folder.mkdir(parents=True, exist_ok=True)
 
     def remove_task(self, name: str) -> None:
         return None
