@@ -20,7 +20,7 @@ from tests.enginekit import tree
 from tests.shopkit import Shop, make_tpv, package_path
 from updater.config import load_config
 from updater.elevation import Request, RequestFiles, rebuild_error
-from updater.errors import HTTPStatusError, NetworkError, RolledBackError
+from updater.errors import HTTPStatusError, NetworkError, RolledBackError, StorageError
 from updater.observer import Step
 from updater.platform.posix import PosixPlatform
 from updater.publish.repository import ReleaseSpec
@@ -166,3 +166,19 @@ def test_the_owners_choices_are_kept_where_the_owner_may_write(shop: Shop) -> No
 
     shop.service.skip("tpv", Version("1.1.0"))
     assert (shop.service.state.root / OWNER_DIR / "preferences.json").is_file()
+
+
+def test_a_task_that_never_starts_is_reported_and_nothing_changes(shop: Shop) -> None:
+    shop.publish("1.0.1")
+    before = tree(shop.install_dir)
+
+    class DeadTask(ElevatingPlatform):
+        def start_elevated_worker(self) -> None:
+            return None  # registered but disabled, say
+
+    service = UpdaterService(load_config(shop.config_path), platform=DeadTask(shop.config_path))
+    service.elevated_start_timeout = 1.0
+    with pytest.raises(StorageError, match="did not start"):
+        service.update("tpv")
+    assert tree(shop.install_dir) == before
+    assert list((shop.service.state.root / "requests").iterdir()) == []  # request withdrawn

@@ -109,6 +109,9 @@ INSTALLER_TIMEOUT = 1800.0
 _SPACE_MARGIN = 50 * 1024 * 1024
 _VERSION_IN_TEXT = re.compile(r"\d+(?:\.\d+)+")
 LAST_MANIFEST_FILE = "last-manifest.json"
+#: How long a handed-over request may wait for the elevated updater to pick it up
+#: (it waits behind an update in progress, which then reports its own progress).
+ELEVATED_START_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True)
@@ -214,6 +217,8 @@ class UpdaterService:
         self.platform = platform
         self.limits = limits or NetworkLimits()
         self.state = StateDir(config.state_dir)
+        #: Seconds the elevated updater has to start working on a handed-over request.
+        self.elevated_start_timeout = ELEVATED_START_TIMEOUT
         self._preferences = PreferencesStore.in_state_dir(self.state.root)
         #: The configuration in effect: the file's, with the owner's settings applied.
         self.config = apply_preferences(config, self._preferences.load())
@@ -1104,10 +1109,22 @@ class UpdaterService:
                     hint=_("Reinstall InnovaCommerce Updater, or run this as an administrator."),
                 ) from exc
             deadline = time.monotonic() + timeout
+            start_deadline = time.monotonic() + self.elevated_start_timeout
             forwarded = 0  # steps passed on to the observer so far
             while time.monotonic() < deadline:
                 result = files.result(request.id)
-                forwarded = self._forward_progress(request, files.progress(request.id), forwarded)
+                progress = files.progress(request.id)
+                if result is None and progress is None and self.activity() is not None:
+                    # The elevated updater is busy with something else; ours is next.
+                    start_deadline = time.monotonic() + self.elevated_start_timeout
+                if result is None and progress is None and time.monotonic() > start_deadline:
+                    raise StorageError(
+                        _("The updater service did not start; nothing was changed."),
+                        hint=_(
+                            "Reinstall InnovaCommerce Updater, or run this as an administrator."
+                        ),
+                    )
+                forwarded = self._forward_progress(request, progress, forwarded)
                 if result is not None:
                     if result.get("ok"):
                         return dict(result.get("result") or {})
