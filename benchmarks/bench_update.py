@@ -78,7 +78,7 @@ from benchmarks import (
 from updater.archive import extract_zip, remove_tree
 from updater.config import MachineConfig, parse_config
 from updater.filelist import FileList, describe_tree
-from updater.observer import Step
+from updater.observer import NullObserver, Step
 from updater.publish.pack import pack_directory
 from updater.service import UpdaterService
 from updater.state import StateDir
@@ -498,24 +498,13 @@ def run_update(shop: Shop, dataset: DataSet, file_list: FileList) -> dict[str, f
 
 
 @dataclass
-class StepClock:
-    """An observer that notes when each step starts (and reports nowhere)."""
+class StepClock(NullObserver):
+    """An observer that notes when each step starts (and reports nowhere else)."""
 
     marks: list[tuple[Step, float]] = field(default_factory=list)
 
     def step(self, product: str, step: Step) -> None:
         self.marks.append((step, time.perf_counter()))
-
-    def progress(
-        self, product: str, step: Step, done: int, total: int | None, rate: float | None = None
-    ) -> None:
-        return None
-
-    def journal(self, product: str, entry: str) -> None:
-        return None
-
-    def cancelled(self) -> bool:
-        return False
 
     def first(self, step: Step) -> float:
         return next(moment for seen, moment in self.marks if seen == step)

@@ -85,7 +85,6 @@ class Problem:
     title: str
     text: str
     details: str
-    rolled_back: bool = False
     changed_nothing: bool = True
     serious: bool = False
 
@@ -112,7 +111,7 @@ def describe_error(error: UpdaterError, product_name: str = "") -> Problem:
                 "The update could not be installed. Your previous version has been restored "
                 "and everything is as it was. You can try again later."
             ),
-            details, rolled_back=True, changed_nothing=False,
+            details, changed_nothing=False,
         )  # fmt: skip
     if isinstance(error, CancelledError):
         return Problem(_("Update cancelled"), nothing, details)

@@ -33,7 +33,6 @@ from gui.windows.report import ReportWindow
 from gui.windows.restore import RestoreWindow
 from gui.windows.settings import SettingsWindow
 from gui.windows.update import UpdateWindow
-from updater import __version__
 from updater.choose import Choice
 from updater.config import MachineConfig
 from updater.errors import AppRunningError, BusyError, NetworkError, UpdaterError
@@ -470,14 +469,13 @@ class Tray(QObject):
         automatic: bool,
     ) -> None:
         name = self.product_name(product_id)
-        started = self._start_job(
+        job = self._start_job(
             window, "update", name,
             lambda s: s.update(product_id, to_version=version, if_running=if_running),
             _("Updating {product} to {version}…").format(product=name, version=version),
         )  # fmt: skip
-        if started is None:
+        if job is None:
             return
-        job, _observer = started
 
         def finished(result: UpdateResult) -> None:
             self._work_done()
@@ -519,7 +517,7 @@ class Tray(QObject):
         name: str,
         call: Callable[[UpdaterService], object],
         working_text: str,
-    ) -> tuple[Job, QtObserver] | None:
+    ) -> Job | None:
         """Run an update or a restore for ``window``: its progress in the window and in
         the icon. None (and the failure shown) when the updater is busy."""
         observer = QtObserver()
@@ -534,7 +532,7 @@ class Tray(QObject):
         observer.stepped.connect(lambda _p, step: self._working_step(name, step))
         observer.progressed.connect(self._working_progress)
         self.refresh()
-        return job, observer
+        return job
 
     def _working_step(self, name: str, step: str) -> None:
         words = {s.value: w for s, w in PROGRESS_STEPS + RESTORE_STEPS}
@@ -577,14 +575,13 @@ class Tray(QObject):
 
         def start(if_running: str) -> None:
             policy: IfRunning = "close" if if_running == "close" else "fail"
-            started = self._start_job(
+            job = self._start_job(
                 window, "restore", name,
                 lambda s: s.restore(product_id, snapshot=snapshot_id, if_running=policy),
                 _("Restoring {product}…").format(product=name),
             )  # fmt: skip
-            if started is None:
+            if job is None:
                 return
-            job, _observer = started
             job.finished.connect(lambda result: self._restored(window, name, result))
             job.failed.connect(lambda error: self._restore_failed(window, name, error))
 
@@ -737,9 +734,3 @@ class Tray(QObject):
 
         job.finished.connect(finished)
         job.failed.connect(failed)
-
-    # -------------------------------------------------------------------------- about
-
-    @staticmethod
-    def about() -> str:
-        return _("InnovaCommerce Updater {version}").format(version=__version__)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import subprocess
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,3 +107,32 @@ def make_machine(base: Path, *, files: int = 60) -> Machine:
         old_data=tree(data_dir),
         old_settings=settings.read_text(),
     )
+
+
+_HOLD_LOCK = """
+import sys
+from pathlib import Path
+from updater.state import StateDir
+state = StateDir(Path(sys.argv[1]))
+state.journal_dir.mkdir(parents=True, exist_ok=True)
+with state.lock():
+    (state.journal_dir / "tpv.journal").write_text("")
+    print("locked", flush=True)
+    sys.stdin.readline()
+(state.journal_dir / "tpv.journal").unlink()
+"""
+
+
+@contextlib.contextmanager
+def lock_held_elsewhere(state_root: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process holds the state folder's lock, as an update of tpv in progress
+    would (with its journal), until the block ends."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(state_root)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        yield holder
+    finally:
+        holder.communicate("\n", timeout=30)

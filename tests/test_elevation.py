@@ -21,7 +21,7 @@ from tests.shopkit import Shop, make_tpv, package_path
 from updater.config import load_config
 from updater.elevation import Request, RequestFiles, rebuild_error
 from updater.errors import HTTPStatusError, NetworkError, RolledBackError, StorageError
-from updater.observer import Step
+from updater.observer import NullObserver, Step
 from updater.platform.posix import PosixPlatform
 from updater.publish.repository import ReleaseSpec
 from updater.service import UpdaterService
@@ -52,7 +52,9 @@ class ElevatingPlatform(PosixPlatform):
         threading.Thread(target=worker.wait, daemon=True).start()
 
 
-class Recorder:
+class Recorder(NullObserver):
+    """Notes the steps and the download progress passed on to the requester."""
+
     def __init__(self) -> None:
         self.steps: list[Step] = []
         self.downloaded: list[int] = []
@@ -65,12 +67,6 @@ class Recorder:
     ) -> None:
         if step == Step.DOWNLOAD:
             self.downloaded.append(done)
-
-    def journal(self, product: str, entry: str) -> None:
-        return None
-
-    def cancelled(self) -> bool:
-        return False
 
 
 def handed_over(shop: Shop) -> tuple[UpdaterService, ElevatingPlatform, Recorder]:

@@ -24,9 +24,8 @@ from gui.windows.restore import RestoreWindow
 from gui.windows.settings import SettingsWindow
 from gui.windows.update import UpdateWindow
 from tests.apps import install_app
-from tests.enginekit import tree
+from tests.enginekit import lock_held_elsewhere, tree
 from tests.shopkit import Shop, make_tpv, package_path
-from tests.test_preferences import HOLD_LOCK
 from updater.config import load_config
 from updater.i18n import set_language
 from updater.publish.repository import ReleaseSpec
@@ -234,12 +233,7 @@ def test_busy_another_process_updating_shows_and_blocks(
 ) -> None:
     shop.publish("1.0.1")
     check(tray, qtbot)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(shop.service.state.root)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    with lock_held_elsewhere(shop.service.state.root) as holder:
         tray.tick()
         assert tray.state == TrayState.WORKING
         assert f"process {holder.pid}" in tray.icon.toolTip()
@@ -248,8 +242,6 @@ def test_busy_another_process_updating_shows_and_blocks(
         progress = wait_outcome(qtbot, tray.progress)
         assert progress.outcome_heading.text() == "Another update is in progress"
         assert installed(shop) == "1.0.0"
-    finally:
-        holder.communicate("\n", timeout=30)
     tray.tick()
     settle(tray, qtbot)
     assert tray.state == TrayState.AVAILABLE

@@ -4,8 +4,6 @@ methods the tray uses besides check/update/restore: cached check, activity, repo
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import zipfile
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -13,6 +11,7 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
+from tests.enginekit import lock_held_elsewhere
 from tests.inbox import Inbox
 from tests.shopkit import Shop
 from tests.test_choose import product, release
@@ -125,35 +124,13 @@ def test_cached_check_works_without_the_network(shop: Shop) -> None:
     assert str(cached.choices[0].offer.version) == "1.1.0"  # type: ignore[union-attr]
 
 
-HOLD_LOCK = """
-import sys, time
-from pathlib import Path
-from typing import ClassVar
-from updater.state import StateDir
-state = StateDir(Path(sys.argv[1]))
-state.journal_dir.mkdir(parents=True, exist_ok=True)
-with state.lock():
-    (state.journal_dir / "tpv.journal").write_text("")
-    print("locked", flush=True)
-    sys.stdin.readline()
-(state.journal_dir / "tpv.journal").unlink()
-"""
-
-
 def test_activity_names_another_process_updating(shop: Shop) -> None:
     assert shop.service.activity() is None
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(shop.service.state.root)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    with lock_held_elsewhere(shop.service.state.root) as holder:
         activity = shop.service.activity()
         assert activity is not None
         assert activity.owner.pid == holder.pid
         assert activity.products == ("tpv",)
-    finally:
-        holder.communicate("\n", timeout=30)
     assert shop.service.activity() is None
 
 

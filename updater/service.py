@@ -1092,21 +1092,19 @@ class UpdaterService:
         try:
             files.submit(request)
         except OSError as exc:
-            raise StorageError(
+            raise _service_error(
                 _("Cannot ask the updater service to install the update: {error}").format(
                     error=exc.strerror or exc
-                ),
-                hint=_("Reinstall InnovaCommerce Updater, or run this as an administrator."),
+                )
             ) from exc
         try:
             try:
                 self.platform.start_elevated_worker()
             except OSError as exc:
-                raise StorageError(
+                raise _service_error(
                     _("The updater service could not be started: {error}").format(
                         error=exc.strerror or exc
-                    ),
-                    hint=_("Reinstall InnovaCommerce Updater, or run this as an administrator."),
+                    )
                 ) from exc
             deadline = time.monotonic() + timeout
             start_deadline = time.monotonic() + self.elevated_start_timeout
@@ -1118,11 +1116,8 @@ class UpdaterService:
                     # The elevated updater is busy with something else; ours is next.
                     start_deadline = time.monotonic() + self.elevated_start_timeout
                 if result is None and progress is None and time.monotonic() > start_deadline:
-                    raise StorageError(
-                        _("The updater service did not start; nothing was changed."),
-                        hint=_(
-                            "Reinstall InnovaCommerce Updater, or run this as an administrator."
-                        ),
+                    raise _service_error(
+                        _("The updater service did not start; nothing was changed.")
                     )
                 forwarded = self._forward_progress(request, progress, forwarded)
                 if result is not None:
@@ -1302,6 +1297,13 @@ class _Elevated:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._platform, name)
+
+
+def _service_error(message: str) -> StorageError:
+    """The elevated updater (the on-demand task) cannot be reached."""
+    return StorageError(
+        message, hint=_("Reinstall InnovaCommerce Updater, or run this as an administrator.")
+    )
 
 
 def _maybe_version(text: object) -> Version | None:

@@ -224,11 +224,6 @@ class Journal:
 # ----------------------------------------------------------------------- file helpers
 
 
-def _fsync_file(path: Path) -> None:
-    with path.open("rb") as handle:
-        os.fsync(handle.fileno())
-
-
 def _rename(src: Path, dst: Path, platform: Platform) -> None:
     platform.replace_dir_retrying(src, dst)
     platform.fsync_dir(dst.parent)
@@ -455,7 +450,6 @@ class UpdateTransaction:
         self._observer = observer
         self._platform = platform
         self._done: list[Entry] = [Entry.BEGIN]
-        self._record: SnapshotRecord | None = None
 
     @classmethod
     def begin(
@@ -645,7 +639,6 @@ class UpdateTransaction:
         except UpdaterError:
             _remove(plan.snapshot_dir)
             raise
-        self._record = record
         self.journal.write(Entry.SNAPSHOT)
         self._done.append(Entry.SNAPSHOT)
 

@@ -213,7 +213,3 @@ class KeyRing:
             path, key = self._private[keyid]
             self._signers[keyid] = load_signer(path, key, self._passphrase)
         return self._signers[keyid]
-
-    def private_key_path(self, keyid: str) -> Path | None:
-        entry = self._private.get(keyid)
-        return entry[0] if entry else None
