@@ -67,17 +67,6 @@ def format_date(moment: date | datetime) -> str:
     return moment.strftime("%d/%m/%Y" if current_language() == "es" else "%Y-%m-%d")
 
 
-def format_rate(rate: float | None) -> str:
-    if rate is None or rate <= 0:
-        return ""
-    if rate < 1024 * 1024:
-        return _("{value} KB/s").format(value=max(1, round(rate / 1024)))
-    text = f"{rate / 2**20:.1f}"
-    return _("{value} MB/s").format(
-        value=text.replace(".", ",") if current_language() == "es" else text
-    )
-
-
 @dataclass(frozen=True)
 class Problem:
     """An error in words: a title, what it means for the shop, and the details for support."""

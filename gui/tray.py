@@ -7,7 +7,6 @@ The menu is rebuilt each time it opens, from the current state.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -663,13 +662,6 @@ class Tray(QObject):
 
     def save_settings(self, preferences: Preferences) -> None:
         old_channel = self.service.config.feed.channel
-        file = self.service.file_config
-        # What equals the configuration file is not an override: a later change of the
-        # file by a technician then still takes effect.
-        if preferences.channel == file.feed.channel:
-            preferences = dataclasses.replace(preferences, channel=None)
-        if preferences.check_interval_hours == file.check_interval_hours:
-            preferences = dataclasses.replace(preferences, check_interval_hours=None)
         try:
             self.service.save_preferences(preferences)
         except UpdaterError as exc:

@@ -159,3 +159,15 @@ def test_without_a_support_address_sending_is_a_clear_error(shop: Shop, tmp_path
         assert isinstance(json.loads(bundle_zip.read("history.json")), list)
     with pytest.raises(ConfigError, match="support address"):
         shop.service.send_report(bundle)
+
+
+def test_a_setting_equal_to_the_configuration_file_is_not_saved_as_an_override(
+    shop: Shop,
+) -> None:
+    shop.service.save_preferences(
+        Preferences(check_interval_hours=6, channel="stable", language=None)
+    )
+    saved = shop.service.preferences()
+    assert saved.check_interval_hours is None and saved.channel is None
+    shop.service.save_preferences(Preferences(check_interval_hours=12, channel="stable"))
+    assert shop.service.preferences().check_interval_hours == 12

@@ -98,7 +98,19 @@ def format_size(size: object) -> str:
         return "?"
     if size < 2**20:
         return f"{max(1, round(size / 1024))} KB"
-    text = f"{size / 2**20:.1f}"
-    if current_language() == "es":
-        text = text.replace(".", ",")
-    return f"{text} MB"
+    return f"{_one_decimal(size / 2**20)} MB"
+
+
+def format_rate(rate: float | None) -> str:
+    """A transfer rate for people (``""`` when unknown): KB/s, or MB/s from 1 MB/s."""
+    if rate is None or rate <= 0:
+        return ""
+    if rate < 2**20:
+        return _("{value} KB/s").format(value=max(1, round(rate / 1024)))
+    return _("{value} MB/s").format(value=_one_decimal(rate / 2**20))
+
+
+def _one_decimal(value: float) -> str:
+    """``value`` with one decimal, with a decimal comma in Spanish."""
+    text = f"{value:.1f}"
+    return text.replace(".", ",") if current_language() == "es" else text

@@ -534,9 +534,19 @@ class UpdaterService:
     def save_preferences(self, preferences: Preferences) -> None:
         """Save the owner's settings and choices and put the settings in effect.
 
+        A setting equal to the configuration file's is not saved as an override, so
+        that a later change of the file by a technician still takes effect.
+
         Raises:
             StorageError: they cannot be saved (nothing changed).
         """
+        file = self.file_config
+        if preferences.channel == file.feed.channel:
+            preferences = dataclasses.replace(preferences, channel=None)
+        if preferences.check_interval_hours == file.check_interval_hours:
+            preferences = dataclasses.replace(preferences, check_interval_hours=None)
+        if preferences.language == file.language:
+            preferences = dataclasses.replace(preferences, language=None)
         self.state.ensure()
         self._preferences.save(preferences)
         self.config = apply_preferences(self.file_config, preferences)

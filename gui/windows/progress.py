@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from gui.bridge import Job, QtObserver
-from gui.texts import Problem, format_rate
-from updater.i18n import _, format_size
+from gui.texts import Problem
+from updater.i18n import _, format_rate, format_size
 from updater.observer import Step
 
 _DONE, _NOW, _LATER = "✔", "➜", "•"
