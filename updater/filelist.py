@@ -235,16 +235,33 @@ def describe_tree(root: Path, *, progress: Progress | None = None) -> FileList:
     found = regular_files(root)
     total = sum(size for _path, _source, size in found)
     done = 0
+
+    def on_chunk(count: int) -> None:
+        nonlocal done
+        done += count
+        if progress is not None:
+            progress(done, total)
+
     entries: list[FileEntry] = []
     for relative, source, _size_hint in sorted(found):
-        digest = hashlib.sha256()
-        size = 0
-        with source.open("rb") as stream:
-            while chunk := stream.read(_CHUNK_SIZE):
-                digest.update(chunk)
-                size += len(chunk)
-                done += len(chunk)
-                if progress is not None:
-                    progress(done, total)
-        entries.append(FileEntry(relative, size, digest.hexdigest()))
+        size, sha256 = hash_file(source, on_chunk)
+        entries.append(FileEntry(relative, size, sha256))
     return FileList(tuple(entries))
+
+
+def hash_file(path: Path, on_chunk: Callable[[int], None] | None = None) -> tuple[int, str]:
+    """The size and SHA-256 (hex) of a file, read in chunks; ``on_chunk`` gets the size
+    of each chunk read.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as stream:
+        while chunk := stream.read(_CHUNK_SIZE):
+            digest.update(chunk)
+            size += len(chunk)
+            if on_chunk is not None:
+                on_chunk(len(chunk))
+    return size, digest.hexdigest()

@@ -48,7 +48,7 @@ from updater.errors import (
     StorageError,
     UpdaterError,
 )
-from updater.filelist import FileEntry, FileList, describe_tree, regular_files
+from updater.filelist import FileEntry, FileList, describe_tree, hash_file, regular_files
 from updater.fsutil import write_atomic
 from updater.health import run_command
 from updater.i18n import _
@@ -305,13 +305,8 @@ def copy_verified(src: Path, dst: Path, on_chunk: Callable[[int], None]) -> File
 
 def describe_file(path: Path) -> FileEntry:
     """A file as a one-entry file list entry (path ``""``)."""
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return FileEntry("", size, digest.hexdigest())
+    size, sha256 = hash_file(path)
+    return FileEntry("", size, sha256)
 
 
 def describe_path(path: Path) -> FileList | None:

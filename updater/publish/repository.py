@@ -51,6 +51,7 @@ from updater.archive import extract_zip, remove_tree
 from updater.delta import DEFAULT_LEVEL, DELTA_MAX_SHARE, build_from_delta
 from updater.errors import ManifestError, PublishError, SigningKeyError, UpdaterError
 from updater.fetch import FeedFetcher, NetworkLimits, feed_url, make_session
+from updater.filelist import hash_file
 from updater.fsutil import write_atomic
 from updater.i18n import _
 from updater.manifest import (
@@ -92,16 +93,6 @@ def utcnow() -> datetime:
 
 def _json_bytes(document: Any) -> bytes:
     return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
-
-
-def _sha256_file(path: Path) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
 
 
 def _serializer(role: str) -> JSONSerializer:
@@ -596,7 +587,7 @@ class FeedRepository:
 
     def _store_target(self, source: Path, target: str, written: list[Path]) -> dict[str, Any]:
         """Copy ``source`` into the targets directory under its content-addressed name."""
-        size, sha256 = _sha256_file(source)
+        size, sha256 = hash_file(source)
         destination = self.target_file(target, sha256)
         if not destination.exists():
             destination.parent.mkdir(parents=True, exist_ok=True)
