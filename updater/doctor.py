@@ -511,18 +511,29 @@ def _not_a_folder(path: Path) -> tuple[str, str]:
     )
 
 
+def _existing_folders(
+    folders: list[Path], problems: list[str], fixes: list[str]
+) -> list[tuple[Path, Path]]:
+    """Each folder with the nearest folder of its path that exists (what can be
+    measured now); a file in the way is added to ``problems`` and ``fixes`` instead."""
+    usable = []
+    for folder in folders:
+        existing = _nearest_existing(folder)
+        if existing.is_dir():
+            usable.append((folder, existing))
+        else:
+            problem, fix = _not_a_folder(existing)
+            problems.append(problem)
+            fixes.append(fix)
+    return usable
+
+
 def _check_disk(folders: list[Path]) -> Check:
     found: list[str] = []
     problems: list[str] = []
     fixes: list[str] = []
     low: list[str] = []
-    for folder in folders:
-        existing = _nearest_existing(folder)
-        if not existing.is_dir():
-            problem, fix = _not_a_folder(existing)
-            problems.append(problem)
-            fixes.append(fix)
-            continue
+    for folder, existing in _existing_folders(folders, problems, fixes):
         free = shutil.disk_usage(existing).free
         found.append(_("{folder}: {free} MB free").format(folder=folder, free=free // 2**20))
         if free < LOW_DISK_BYTES:
@@ -548,13 +559,7 @@ def _check_write_access(folders: list[Path]) -> Check:
     problems: list[str] = []
     fixes: list[str] = []
     denied: list[str] = []
-    for folder in folders:
-        existing = _nearest_existing(folder)
-        if not existing.is_dir():
-            problem, fix = _not_a_folder(existing)
-            problems.append(problem)
-            fixes.append(fix)
-            continue
+    for _folder, existing in _existing_folders(folders, problems, fixes):
         exc = write_probe(existing)
         if exc is not None:
             problems.append(
