@@ -45,6 +45,11 @@ def main(argv: list[str]) -> int:
     result = run_demo(folder, keep=True, out=lambda _line: None)
     set_language("es")
     tray = Tray(load_config(result.config_path), poll_every_ms=10**8, tick_ms=10**8)
+    if scene != "notification":  # the start-up announcement would cover the scene
+        found = tray.service.cached_check()
+        for choice in found.choices if found else ():
+            if choice.offer is not None:
+                tray.service.mark_announced(choice.product, choice.offer.version)
     tray.start()
 
     def show() -> None:
