@@ -8,6 +8,7 @@ the new entries of ``updater/locale/es/LC_MESSAGES/innova.po``, and run it again
 from __future__ import annotations
 
 import gettext
+import io
 import os
 import string
 import subprocess
@@ -15,11 +16,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import babel.messages.catalog
 import pytest
 from babel.messages.catalog import Catalog, Message
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
-from babel.messages.pofile import read_po
+from babel.messages.mofile import read_mo, write_mo
+from babel.messages.pofile import read_po, write_po
 
 from updater import i18n
 from updater.i18n import _
@@ -167,6 +170,56 @@ def test_catalog_files_are_up_to_date() -> None:
         + result.stdout
         + result.stderr
     )
+
+
+def test_catalog_check_ignores_the_generator_and_its_line_wrapping(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A new Babel release (another Generated-By, another wrapping) is not a stale catalog."""
+    from updater.locale import update_catalog
+
+    files, _missing = update_catalog.planned_files()
+    monkeypatch.setattr(babel.messages.catalog, "VERSION", "99.0.0")  # a later Babel writes
+    for path, data in files.items():
+        catalog = read_mo(io.BytesIO(data)) if path.suffix == ".mo" else read_po(io.BytesIO(data))
+        other = io.BytesIO()
+        if path.suffix == ".mo":
+            write_mo(other, catalog)
+            assert b"Generated-By: Babel 99.0.0" in other.getvalue()
+        else:
+            write_po(other, catalog, width=60, include_lineno=False)
+            assert b'"Generated-By: Babel 99.0.0\\n"' in other.getvalue()
+        assert other.getvalue() != data
+        assert update_catalog.same_content(path.name, data, other.getvalue()), path.name
+
+
+def test_catalog_check_sees_a_changed_message_translation_or_plural_rule() -> None:
+    from updater.locale import update_catalog
+
+    files, _missing = update_catalog.planned_files()
+    po_data = files[PO]
+    mo_data = files[MO]
+    catalog = read_po(io.BytesIO(po_data))
+    catalog["Quit"].string = "Cerrar"
+    for name, write in (("innova.po", write_po), ("innova.mo", write_mo)):
+        changed = io.BytesIO()
+        write(changed, catalog)
+        assert not update_catalog.same_content(
+            name, po_data if name.endswith(".po") else mo_data, changed.getvalue()
+        ), name
+    plural = po_data.replace(b"plural=(n != 1)", b"plural=(n > 1)")
+    assert plural != po_data
+    assert not update_catalog.same_content("innova.po", po_data, plural)
+    template = files[LOCALE_DIR / "innova.pot"]
+    moved = template.replace(b"#: updater/cli/argparse_i18n.py", b"#: updater/cli/main.py", 1)
+    assert moved != template
+    assert not update_catalog.same_content("innova.pot", template, moved)
+
+
+def test_catalog_files_name_the_script_not_the_babel_version() -> None:
+    for path in (PO, LOCALE_DIR / "innova.pot"):
+        header = path.read_text("utf-8").split("\n\n", 1)[0]
+        assert '"Generated-By: updater/locale/update_catalog.py\\n"' in header, path
 
 
 # ------------------------------------------------------------------ choosing the language
