@@ -1,8 +1,11 @@
 """Entry point of ``innova-update-tray``: the tray app of InnovaCommerce Updater.
 
-One instance runs per user session: a second start asks the first to show itself
-(through a local socket named after the user) and exits. The configuration is found as
-the CLI finds it (``--config``, ``$INNOVA_UPDATER_CONFIG``, the default place).
+One instance runs per user, desktop session and configuration: a second start asks the
+first to show itself (through a local socket named after the three) and exits. So two
+shop users on one PC, one user's console and remote-desktop sessions, or a tray started
+with another configuration (a test run, another checkout) never see each other. The
+configuration is found as the CLI finds it (``--config``, ``$INNOVA_UPDATER_CONFIG``, the
+default place).
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ from __future__ import annotations
 import argparse
 import getpass
 import hashlib
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
@@ -21,15 +26,22 @@ from updater.config import load_config, resolve_config_path
 from updater.errors import ConfigError
 from updater.i18n import _, set_language
 from updater.logs import setup_logging
+from updater.platform import current as platform
 
 #: Exit codes of the tray process.
 EXIT_OK, EXIT_CONFIG, EXIT_NO_TRAY = 0, 2, 3
 
 
-def instance_name(user: str | None = None) -> str:
-    """The local socket name that makes the tray one instance per user."""
-    who = user or getpass.getuser()
-    return "innova-updater-tray-" + hashlib.sha256(who.encode()).hexdigest()[:16]
+def instance_name(config: Path, *, user: str | None = None, session: str | None = None) -> str:
+    """The local socket name that makes the tray one instance per user, desktop session
+    and configuration file (``user`` and ``session`` default to this process's)."""
+    parts = (
+        getpass.getuser() if user is None else user,
+        platform.desktop_session() if session is None else session,
+        os.path.normcase(config.resolve()),  # one name for every spelling of the path
+    )
+    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+    return f"innova-updater-tray-{digest}"
 
 
 def already_running(name: str) -> bool:
@@ -75,11 +87,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName("InnovaCommerce Updater")
     app.setQuitOnLastWindowClosed(False)
     set_language(None)
-    name = instance_name()
-    if already_running(name):
-        return EXIT_OK
     try:
-        config = load_config(resolve_config_path(args.config))
+        config_path = resolve_config_path(args.config)
+        name = instance_name(config_path)
+        if already_running(name):
+            return EXIT_OK
+        config = load_config(config_path)
     except ConfigError as exc:
         text = "\n\n".join(filter(None, [exc.message, exc.hint]))
         print(text, file=sys.stderr)

@@ -17,6 +17,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
+from gui.app import instance_name
 from gui.icons import TrayState
 from gui.tray import Tray
 from gui.windows.progress import ProgressWindow
@@ -404,21 +405,23 @@ def test_report_a_problem_saves_the_bundle_and_opens_its_folder(
     assert [Path(u.toLocalFile()) for u in opened.urls] == [tmp_path / "reports"]
 
 
-def test_one_tray_per_user(shop: Shop, tmp_path: Path) -> None:
-    """A second start hands over to the first and exits at once."""
-    env = {
-        **os.environ,
-        "QT_QPA_PLATFORM": "offscreen",
-        "INNOVA_UPDATER_CONFIG": str(shop.config_path),
-    }
+def test_one_tray_per_user_session_and_configuration(shop: Shop, tmp_path: Path) -> None:
+    """A second start with the same user, session and configuration hands over to the
+    first and exits at once; another configuration or session is another tray."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    other_config = tmp_path / "other" / "config.toml"
     probe = (
+        "import sys\n"
+        "from pathlib import Path\n"
         "from gui.app import already_running, instance_name\n"
         "from PySide6.QtWidgets import QApplication\n"
         "app = QApplication([])\n"
-        "print(already_running(instance_name('tester')))\n"
+        "name = instance_name(Path(sys.argv[1]), user='tester', session=sys.argv[2])\n"
+        "print(already_running(name))\n"
     )
     serve = (
         "import sys\n"
+        "from pathlib import Path\n"
         "from PySide6.QtCore import QTimer\n"
         "from PySide6.QtWidgets import QApplication\n"
         "from gui.app import listen, instance_name\n"
@@ -426,28 +429,64 @@ def test_one_tray_per_user(shop: Shop, tmp_path: Path) -> None:
         "class T:\n"
         "    def notify(self, title, text): print('shown', flush=True)\n"
         "    def status_text(self): return ''\n"
-        "server = listen(instance_name('tester'), T())\n"
+        "name = instance_name(Path(sys.argv[1]), user='tester', session='1')\n"
+        "server = listen(name, T())\n"
         "print('listening', flush=True)\n"
         "QTimer.singleShot(20000, app.quit)\n"
         "app.exec()\n"
     )
+
+    def running(config: Path, session: str = "1") -> str:
+        result = subprocess.run(
+            [sys.executable, "-c", probe, str(config), session],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        return result.stdout.strip()
+
     first = subprocess.Popen(
-        [sys.executable, "-c", serve], stdout=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-c", serve, str(shop.config_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         assert first.stdout is not None and first.stdout.readline() == "listening\n"
-        second = subprocess.run(
-            [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60
+        assert running(other_config) == "False"  # another configuration: its own tray
+        assert running(shop.config_path, session="2") == "False"  # another desktop session
+        # The same file by another spelling is the same configuration.
+        assert (
+            running(
+                shop.config_path.parent
+                / ".."
+                / shop.config_path.parent.name
+                / shop.config_path.name
+            )
+            == "True"
         )
-        assert second.stdout.strip() == "True"
         assert first.stdout.readline() == "shown\n"
     finally:
         first.kill()
         first.wait()
-    alone = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60
+    assert running(shop.config_path) == "False"
+
+
+def test_the_instance_name_tells_users_sessions_and_configurations_apart(tmp_path: Path) -> None:
+    config = tmp_path / "shop" / "config.toml"
+    name = instance_name(config, user="ana", session="1")
+    assert name == instance_name(
+        tmp_path / "shop" / ".." / "shop" / "config.toml", user="ana", session="1"
     )
-    assert alone.stdout.strip() == "False"
+    others = {
+        instance_name(config, user="luis", session="1"),
+        instance_name(config, user="ana", session="2"),
+        instance_name(tmp_path / "demo" / "config.toml", user="ana", session="1"),
+    }
+    assert name not in others and len(others) == 3
+    assert instance_name(config) == instance_name(config)  # this user's, this session's
+    assert instance_name(config) not in {name, *others}
 
 
 def test_tray_menu_lists_the_actions(shop: Shop, tray: Tray, qtbot: QtBot) -> None:

@@ -490,3 +490,18 @@ def test_windows_runs_installers_silently_and_saves_the_uninstall_entry_per_view
     assert windows.reg_import_argv(r"C:\s\u.reg", "/reg:32") == [
         "reg.exe", "import", r"C:\s\u.reg", "/reg:32",
     ]  # fmt: skip
+
+
+def test_the_desktop_session_is_the_login_session_else_the_display(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for variable in ("XDG_SESSION_ID", "WAYLAND_DISPLAY", "DISPLAY"):
+        monkeypatch.delenv(variable, raising=False)
+    posix = PosixPlatform()
+    assert posix.desktop_session() == ""
+    monkeypatch.setenv("DISPLAY", ":3")
+    assert posix.desktop_session() == "DISPLAY=:3"
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-1")
+    assert posix.desktop_session() == "WAYLAND_DISPLAY=wayland-1"
+    monkeypatch.setenv("XDG_SESSION_ID", "c2")
+    assert posix.desktop_session() == "XDG_SESSION_ID=c2"

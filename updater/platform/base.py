@@ -108,6 +108,14 @@ class Platform(Protocol):
         """
         ...
 
+    def desktop_session(self) -> str:
+        """Which desktop session this process runs in, as text (``"1"``, ``":0"``).
+
+        Two sessions of one user (a console and a remote desktop) get different values;
+        ``""`` when the OS tells nothing (a process outside any desktop session).
+        """
+        ...
+
     def read_registry_version(self, registry_key: str) -> str | None:
         """``DisplayVersion`` of the program's uninstall entry, ``None`` if there is none."""
         ...

@@ -36,6 +36,13 @@ class PosixPlatform(PsutilPlatform):
     # Inherited as they are: path_key (case-sensitive), _ask_to_close (SIGTERM through
     # psutil's terminate), _is_retryable (PermissionError), find_locked_file (None).
 
+    def desktop_session(self) -> str:
+        """The login session (``XDG_SESSION_ID``), else the display the process draws on."""
+        for variable in ("XDG_SESSION_ID", "WAYLAND_DISPLAY", "DISPLAY"):
+            if value := os.environ.get(variable):
+                return f"{variable}={value}"
+        return ""
+
     def read_registry_version(self, registry_key: str) -> str | None:
         """Not available: POSIX has no registry. Always ``None``."""
         return None

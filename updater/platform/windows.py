@@ -406,6 +406,22 @@ def _open_exclusively(path: str, directory: bool) -> int:
     return 0
 
 
+def _session_id() -> int:
+    """``ProcessIdToSessionId`` of this process: the session its windows belong to."""
+    if sys.platform != "win32":
+        raise NotImplementedError("ProcessIdToSessionId exists only on Windows")
+    import ctypes
+    from ctypes import wintypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    kernel32.ProcessIdToSessionId.argtypes = [wintypes.DWORD, ctypes.POINTER(wintypes.DWORD)]
+    kernel32.ProcessIdToSessionId.restype = wintypes.BOOL
+    session = wintypes.DWORD()
+    if not kernel32.ProcessIdToSessionId(kernel32.GetCurrentProcessId(), ctypes.byref(session)):
+        raise ctypes.WinError(ctypes.get_last_error())
+    return session.value
+
+
 def _read_registry(lookups: Sequence[tuple[str, str, int]]) -> str | None:
     """``DisplayVersion`` from the first of ``lookups`` that has one."""
     if sys.platform != "win32":
@@ -512,6 +528,10 @@ class WindowsPlatform(PsutilPlatform):
 
     def _is_retryable(self, exc: OSError) -> bool:
         return is_sharing_violation(exc)
+
+    def desktop_session(self) -> str:
+        """The Remote Desktop Services session id (0 is services, 1 the first console)."""
+        return str(_session_id())
 
     def read_registry_version(self, registry_key: str) -> str | None:
         lookups = registry_lookups(registry_key)
