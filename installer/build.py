@@ -212,7 +212,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         import PyInstaller  # noqa: F401 - only checks that it is installed
     except ImportError:
-        print("PyInstaller is not installed: pip install -e '.[build]'", file=sys.stderr)
+        print(
+            "PyInstaller is not installed: pip install --require-hashes"
+            " -r requirements/windows-bundle.txt (see installer/README.md)",
+            file=sys.stderr,
+        )
         return 2
     signing = Signing.from_environment() if sys.platform == "win32" else None
     try:
