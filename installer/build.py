@@ -6,6 +6,9 @@
 
 Steps:
 
+0. The installed packages must be those of the lock (``requirements/windows-bundle.txt``
+   on Windows, ``requirements/test.txt`` for Linux test builds), so that two builds of one
+   commit bundle the same libraries; ``--unlocked`` builds anyway, saying so.
 1. PyInstaller builds ``dist/InnovaCommerceUpdater/`` from ``installer/innova.spec``:
    ``innova-update(.exe)`` and ``innova-update-tray(.exe)`` sharing one folder of
    libraries (a one-folder build starts fast and lets antivirus scan each file once).
@@ -30,12 +33,14 @@ in logs):
     where ``signtool.exe`` / ``ISCC.exe`` are, when not on ``PATH`` or in their usual
     folders.
 
-Exit codes: 0 built; 1 a step failed; 2 PyInstaller is not installed.
+Exit codes: 0 built; 1 a step failed; 2 PyInstaller is not installed, or the environment
+is not the lock.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -46,6 +51,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "installer" / "innova.spec"
+#: What a bundle is built from: the Windows lock on Windows; on Linux (test builds) the
+#: test environment's lock.
+LOCK = ROOT / "requirements" / ("windows-bundle.txt" if sys.platform == "win32" else "test.txt")
 ISS = ROOT / "installer" / "innova-updater.iss"
 BUNDLE_NAME = "InnovaCommerceUpdater"
 DEFAULT_TIMESTAMP = "http://timestamp.digicert.com"
@@ -156,6 +164,16 @@ def run(
     subprocess.run(list(argv), check=True, env=dict(env) if env is not None else None)
 
 
+def unlocked_packages(lock: Path) -> list[str]:
+    """How the installed packages differ from ``lock`` (requirements/refresh.py reads it)."""
+    spec = importlib.util.spec_from_file_location("refresh", ROOT / "requirements" / "refresh.py")
+    assert spec is not None and spec.loader is not None
+    refresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(refresh)
+    wrong: list[str] = refresh.unlocked(lock)
+    return wrong
+
+
 def build_bundle(dist: Path, work: Path, only: str | None) -> Path:
     env = dict(os.environ)
     if only:
@@ -208,6 +226,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dist", type=Path, default=ROOT / "dist")
     parser.add_argument("--work", type=Path, default=ROOT / "build")
     parser.add_argument("--no-installer", action="store_true", help="the bundle only")
+    parser.add_argument(
+        "--unlocked",
+        action="store_true",
+        help="build from whatever is installed, not the lock (never for a release)",
+    )
     args = parser.parse_args(argv)
     try:
         import PyInstaller  # noqa: F401 - only checks that it is installed
@@ -218,6 +241,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    wrong = unlocked_packages(LOCK)
+    if wrong:
+        lock = LOCK.relative_to(ROOT).as_posix() if LOCK.is_relative_to(ROOT) else str(LOCK)
+        print(
+            f"This environment is not the lock ({lock}):\n  " + "\n  ".join(wrong),
+            file=sys.stderr,
+        )
+        if not args.unlocked:
+            print(
+                f"Install from it (pip install --require-hashes -r {lock}), or build a "
+                "throw-away bundle with --unlocked.",
+                file=sys.stderr,
+            )
+            return 2
+        print("UNLOCKED BUILD: not for release.", file=sys.stderr)
     signing = Signing.from_environment() if sys.platform == "win32" else None
     try:
         bundle = build_bundle(args.dist.resolve(), args.work.resolve(), args.only)

@@ -19,18 +19,21 @@ and has exact versions and the SHA-256 of every file PyPI serves for them:
 Every file also holds the build backend (dependency group ``backend``), so that
 ``pip install --no-build-isolation -e .`` never fetches an unlocked setuptools.
 After a change, the script prints what moved (``package old -> new``) for the review.
+:func:`unlocked` tells how an environment differs from one of the files
+(``installer/build.py`` refuses to bundle anything else).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import re
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from uv import find_uv_bin
+from packaging.requirements import Requirement
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -56,6 +59,8 @@ PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.MULTILINE)
 
 def uv(*args: str, stdin: str | None = None) -> str:
     """Run uv (ignoring any user or system uv.toml) in the project; its standard output."""
+    from uv import find_uv_bin  # the test extra's; not needed to read the files
+
     result = subprocess.run(
         [find_uv_bin(), *args],
         cwd=ROOT,
@@ -112,6 +117,33 @@ def pins(texts: Sequence[str]) -> dict[str, str]:
     for text in texts:
         found.update((name.lower(), version) for name, version in PIN.findall(text))
     return found
+
+
+def requirements(text: str) -> list[Requirement]:
+    """The requirements of a hashed requirement file, without hashes and comments."""
+    found = []
+    for line in text.replace("\\\n", " ").splitlines():
+        line = re.sub(r"\s--hash=\S+", "", line.split("#", 1)[0]).strip()
+        if line:
+            found.append(Requirement(line))
+    return found
+
+
+def unlocked(lock: Path) -> list[str]:
+    """How this Python's packages differ from the file ``lock`` (for the packages that
+    its markers give this platform); empty when the environment is the lock's."""
+    wrong = []
+    for req in requirements(lock.read_text("utf-8")):
+        if req.marker is not None and not req.marker.evaluate():
+            continue
+        wanted = str(req.specifier).removeprefix("==")
+        try:
+            installed = importlib.metadata.version(req.name)
+        except importlib.metadata.PackageNotFoundError:
+            installed = "nothing"
+        if installed != wanted:
+            wrong.append(f"{req.name}: locked {wanted}, installed {installed}")
+    return wrong
 
 
 def changes(before: dict[str, str], after: dict[str, str]) -> list[str]:

@@ -4,6 +4,7 @@ it says). Also the build script's signing rules (signtool itself needs Windows).
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -113,6 +114,32 @@ def test_without_a_certificate_the_build_says_it_is_not_signed(
 ) -> None:
     assert build.sign([Path("a.exe")], None) is False
     assert "NOT SIGNED" in capsys.readouterr().err
+
+
+def test_an_environment_that_is_not_the_lock_is_not_bundled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lock = tmp_path / "lock.txt"
+    lock.write_text(
+        "packaging==0.0.1 \\\n    --hash=sha256:" + "0" * 64 + "\n"
+        "pefile==1.0 ; sys_platform == 'never' \\\n    --hash=sha256:" + "1" * 64 + "\n"
+        "not-a-package-of-ours==1.0\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(build, "LOCK", lock)
+    dist = tmp_path / "dist"
+    assert build.main(["--dist", str(dist), "--work", str(tmp_path / "work")]) == 2
+    err = capsys.readouterr().err
+    assert f"packaging: locked 0.0.1, installed {importlib.metadata.version('packaging')}" in err
+    assert "not-a-package-of-ours: locked 1.0, installed nothing" in err
+    assert "pefile" not in err  # its marker leaves it out of this platform
+    assert "--unlocked" in err
+    assert not dist.exists()  # nothing was built
+
+
+def test_the_test_environment_is_the_lock_the_linux_bundle_is_built_from() -> None:
+    assert build.LOCK == ROOT / "requirements" / "test.txt"
+    assert build.unlocked_packages(build.LOCK) == []
 
 
 def test_windows_version_resource(tmp_path: Path) -> None:

@@ -98,15 +98,24 @@ def test_the_windows_bundle_is_for_windows_with_no_marker_left() -> None:
 
 def test_the_tests_run_on_the_locked_versions() -> None:
     """The README's test command installs from the lock; anything else is not CI's run."""
-    wrong = []
-    for package, version in pinned("test.txt").items():
-        try:
-            installed = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            installed = "missing"
-        if installed != version:
-            wrong.append(f"{package}: locked {version}, installed {installed}")
+    wrong = refresh.unlocked(REQUIREMENTS / "test.txt")
     assert not wrong, "Install from the lock (README, command 2):\n" + "\n".join(wrong)
+
+
+def test_a_package_not_at_its_locked_version_is_reported(tmp_path: Path) -> None:
+    lock = tmp_path / "lock.txt"
+    pinned_here = pinned("test.txt")
+    lock.write_text(
+        f"babel=={pinned_here['babel']} \\\n    --hash=sha256:{'0' * 64}\n"
+        "pytest==1.0 \\\n    --hash=sha256:" + "1" * 64 + "\n"
+        "colorama==0.0.1 ; sys_platform == 'never'\n"
+        "not-a-package-of-ours==2.0\n",
+        encoding="utf-8",
+    )
+    assert refresh.unlocked(lock) == [
+        f"pytest: locked 1.0, installed {importlib.metadata.version('pytest')}",
+        "not-a-package-of-ours: locked 2.0, installed nothing",
+    ]
 
 
 def test_the_review_summary_lists_what_moved() -> None:
