@@ -11,8 +11,8 @@ strings appear in the .po untranslated (or marked fuzzy when they resemble an ol
 translate them, then run the script again to compile the .mo. Needs Babel (test extra).
 
 A file is stale when what it says differs, not when its bytes do: the messages, their
-translations, flags, locations and comments, and the headers that change how it is read
-(language, plural forms, charset). Babel's version (the ``Generated-By`` header), its line
+translations, fuzzy marks, locations and comments, and the headers that change how it is
+read (language, plural forms, charset). Babel's version (the ``Generated-By`` header), its line
 wrapping and the order of headers are not compared, so a new Babel release neither fails
 ``--check`` nor rewrites the files; they are rewritten when a message really changes.
 """
@@ -132,7 +132,7 @@ def content(name: str, data: bytes) -> tuple[object, ...]:
             repr(message.id),
             repr(message.context),
             repr(message.string),
-            sorted(message.flags),
+            message.fuzzy,  # format flags are Babel's guess from the msgid: not compared
             sorted(filename for filename, _line in message.locations),
             list(message.auto_comments),
             list(message.user_comments),
