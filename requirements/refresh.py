@@ -14,7 +14,9 @@ and has exact versions and the SHA-256 of every file PyPI serves for them:
 - ``test.txt``: runtime + the test/dev tools (the README's test command, ``.ci/run``);
 - ``windows-bundle.txt``: runtime + PyInstaller for Windows x64, CPython 3.11, with no
   environment markers left, so that ``pip download --platform win_amd64`` on any machine
-  and ``pip install`` on Windows take the same wheels (``installer/build.py``).
+  and ``pip install`` on Windows take the same wheels (``installer/build.py``);
+- ``windows-test.txt``: the same for the test environment (the Windows lane of
+  ``.ci/run``, which fetches the wheels on Linux and installs them under Wine).
 
 Every file also holds the build backend (dependency group ``backend``), so that
 ``pip install --no-build-isolation -e .`` never fetches an unlocked setuptools.
@@ -49,9 +51,17 @@ EXPORTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "runtime.txt": ("the engine, CLI and tray, on any platform", ()),
     "test.txt": ("runtime + test and development tools, on any platform", ("--extra", "test")),
 }
-WINDOWS = "windows-bundle.txt"
-WINDOWS_WHAT = "runtime + PyInstaller for the Windows bundle (win_amd64, CPython 3.11)"
-WINDOWS_EXPORT = ("--extra", "build")
+#: The Windows files: what each is for, and the extras of ``uv export`` that cut it.
+WINDOWS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "windows-bundle.txt": (
+        "runtime + PyInstaller for the Windows bundle (win_amd64, CPython 3.11)",
+        ("--extra", "build"),
+    ),
+    "windows-test.txt": (
+        "runtime + test tools for the Windows lane (win_amd64, CPython 3.11)",
+        ("--extra", "test"),
+    ),
+}
 #: The Windows bundle's target: 64-bit Windows, the CPython that installer/build.py uses.
 WINDOWS_TARGET = ("--python-platform", "x86_64-pc-windows-msvc", "--python-version", "3.11")
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.MULTILINE)
@@ -82,9 +92,9 @@ def export(extra_args: Sequence[str], *, hashes: bool = True) -> str:
     return uv(*args, *([] if hashes else ["--no-hashes"]))
 
 
-def windows_bundle() -> str:
-    """The bundle's pins evaluated for Windows x64: the same versions, no markers."""
-    pins = export(WINDOWS_EXPORT, hashes=False)
+def for_windows(extra_args: Sequence[str]) -> str:
+    """Pins cut from ``uv.lock`` evaluated for Windows x64: the same versions, no markers."""
+    pins = export(extra_args, hashes=False)
     return uv(
         "pip",
         "compile",
@@ -105,9 +115,10 @@ def planned() -> dict[Path, str]:
         HERE / name: HEADER.format(name=name, what=what, command=COMMAND) + export(args)
         for name, (what, args) in EXPORTS.items()
     }
-    files[HERE / WINDOWS] = (
-        HEADER.format(name=WINDOWS, what=WINDOWS_WHAT, command=COMMAND) + windows_bundle()
-    )
+    for name, (what, args) in WINDOWS.items():
+        files[HERE / name] = HEADER.format(name=name, what=what, command=COMMAND) + for_windows(
+            args
+        )
     return files
 
 

@@ -24,7 +24,7 @@ assert _spec is not None and _spec.loader is not None
 refresh = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(refresh)  # requirements/ is no package
 
-FILES = ("runtime.txt", "test.txt", "windows-bundle.txt")
+FILES = ("runtime.txt", "test.txt", "windows-bundle.txt", "windows-test.txt")
 
 
 def entries(name: str) -> list[tuple[Requirement, list[str]]]:
@@ -79,6 +79,7 @@ def test_the_files_hold_what_pyproject_asks_for() -> None:
         "runtime.txt": runtime,
         "test.txt": [*runtime, *project["project"]["optional-dependencies"]["test"]],
         "windows-bundle.txt": [*runtime, *project["project"]["optional-dependencies"]["build"]],
+        "windows-test.txt": [*runtime, *project["project"]["optional-dependencies"]["test"]],
     }
     for name, requirements in wanted.items():
         versions = {canonicalize_name(req.name): req.specifier for req, _ in entries(name)}
@@ -88,8 +89,9 @@ def test_the_files_hold_what_pyproject_asks_for() -> None:
             assert req.specifier.contains(version, prereleases=True), (name, text, version)
 
 
-def test_the_windows_bundle_is_for_windows_with_no_marker_left() -> None:
-    found = {canonicalize_name(req.name): req for req, _hashes in entries("windows-bundle.txt")}
+@pytest.mark.parametrize("name", ["windows-bundle.txt", "windows-test.txt"])
+def test_the_windows_files_are_for_windows_with_no_marker_left(name: str) -> None:
+    found = {canonicalize_name(req.name): req for req, _hashes in entries(name)}
     assert all(req.marker is None for req in found.values())
     # What only Windows needs is there; what only macOS needs is not.
     assert {"pefile", "pywin32-ctypes"} <= found.keys()
