@@ -77,6 +77,17 @@ def test_the_bundled_cli_installs_an_update(bundle: Path, shop: Shop) -> None:
     assert (shop.install_dir / "VERSION").read_text() == "1.0.1\n"
 
 
+def test_the_bundled_cli_runs_the_demo(bundle: Path, tmp_path: Path) -> None:
+    """The demo publishes delta packages with a pool of spawned worker processes: the
+    frozen program must serve as its own worker (multiprocessing.freeze_support)."""
+    demo = run(bundle / "innova-update", "demo", "--keep", "--dir", str(tmp_path / "demo"))
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "The demo went as expected." in demo.stdout
+    # Delta packages were made (by the pool's workers), and the demo's programs ran
+    # their self-checks through the bundle (it has no python.exe of its own).
+    assert list((tmp_path / "demo").rglob("*.from-1.0.0.delta.zip"))
+
+
 def test_the_bundled_tray_starts(bundle: Path, shop: Shop) -> None:
     tray = run(bundle / "innova-update-tray", "--config", str(shop.config_path))
     assert tray.returncode == 3  # Qt loaded, the configuration read; offscreen has no tray

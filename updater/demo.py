@@ -332,6 +332,18 @@ def _toml_string(value: str) -> str:
     return json.dumps(value)
 
 
+#: How the frozen CLI (installer/entry_cli.py) is asked to run a demo program's script.
+FROZEN_PROGRAM_FLAG = "--run-demo-program"
+
+
+def _python() -> list[str]:
+    """The command that runs a demo program (a Python script): this Python, or in the
+    PyInstaller bundle, which has no python.exe, the bundle's CLI running it itself."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, FROZEN_PROGRAM_FLAG]
+    return [sys.executable]
+
+
 def _write_config(layout: _Layout, feed_location: str) -> None:
     lines = [
         f"state_dir = {_toml_string(str(layout.state))}",
@@ -342,7 +354,7 @@ def _write_config(layout: _Layout, feed_location: str) -> None:
         f"channel = {_toml_string(CHANNEL)}",
     ]
     for product, program in PROGRAMS.items():
-        health = [sys.executable, "{install_dir}/" + program, "--self-test"]
+        health = [*_python(), "{install_dir}/" + program, "--self-test"]
         lines += [
             "",
             f"[products.{product}]",

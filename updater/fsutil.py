@@ -33,6 +33,16 @@ def write_atomic(path: Path, data: bytes) -> None:
         current_platform.fsync_dir(folder)
 
 
+def fsync_file(path: Path) -> None:
+    """Make a file's content durable after something else wrote it (a copy, a zip).
+
+    Opened for writing: on Windows ``fsync`` is ``FlushFileBuffers``, which refuses a
+    handle without write access (``PermissionError``), unlike POSIX.
+    """
+    with path.open("r+b") as handle:
+        os.fsync(handle.fileno())
+
+
 def write_probe(folder: Path) -> OSError | None:
     """Whether this process may create files in ``folder`` (which must exist): creates
     and deletes a probe file, because ``os.access`` is unreliable on Windows. Returns the

@@ -24,6 +24,7 @@ size.
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import re
 import zipfile
@@ -47,6 +48,7 @@ from updater.delta import (
     make_patch,
 )
 from updater.filelist import FileEntry, FileList
+from updater.fsutil import fsync_file
 from updater.publish.pack import inspect_zip
 
 __all__ = ["DeltaStats", "make_delta", "match_predecessors", "name_stem"]
@@ -241,8 +243,7 @@ def make_delta(
     finally:
         with contextlib.suppress(OSError):
             patches_file.unlink()
-    with tmp.open("rb") as handle:
-        os.fsync(handle.fileno())
+    fsync_file(tmp)
     tmp.replace(out)
     return stats
 
@@ -270,7 +271,11 @@ def _run(
         return
     # Largest first: the long ones start early and the end is not one straggler.
     pending = sorted(tasks, key=lambda t: sizes[t[3]], reverse=True)
-    with ProcessPoolExecutor(max_workers=count) as pool:
+    # "spawn" everywhere: the only start method Windows has, so that what runs here is
+    # what runs on the publisher's Windows PC (and in the frozen bundle, which needs
+    # multiprocessing.freeze_support() for it); no fork of a process that has threads.
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=count, mp_context=spawn) as pool:
         running: set[Future[tuple[str, str, str, bytes]]] = set()
         while pending or running:
             while pending and len(running) < 2 * count:

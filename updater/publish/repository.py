@@ -52,7 +52,7 @@ from updater.delta import DEFAULT_LEVEL, DELTA_MAX_SHARE, build_from_delta
 from updater.errors import ManifestError, PublishError, SigningKeyError, UpdaterError
 from updater.fetch import FeedFetcher, NetworkLimits, feed_url, make_session
 from updater.filelist import hash_file
-from updater.fsutil import write_atomic
+from updater.fsutil import fsync_file, write_atomic
 from updater.i18n import _
 from updater.manifest import (
     MANIFEST_MEDIA_TYPE,
@@ -593,8 +593,7 @@ class FeedRepository:
             destination.parent.mkdir(parents=True, exist_ok=True)
             tmp = destination.with_name(destination.name + ".tmp")
             shutil.copyfile(source, tmp)
-            with tmp.open("rb") as handle:
-                os.fsync(handle.fileno())
+            fsync_file(tmp)
             tmp.replace(destination)
             written.append(destination)
         return {"target": target, "size": size, "sha256": sha256}
