@@ -174,13 +174,20 @@ def unlocked_packages(lock: Path) -> list[str]:
     return wrong
 
 
-def build_bundle(dist: Path, work: Path, only: str | None) -> Path:
+def bundle_environment(work: Path, only: str | None) -> dict[str, str]:
+    """Make the work folder (a fresh checkout has none) and what the spec reads: the
+    environment, with the version resource file on Windows."""
+    work.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     if only:
         env["INNOVA_BUNDLE_ONLY"] = only
     if sys.platform == "win32":
         env["INNOVA_VERSION_FILE"] = str(windows_version_file(work / "version.txt", version()))
-    work.mkdir(parents=True, exist_ok=True)
+    return env
+
+
+def build_bundle(dist: Path, work: Path, only: str | None) -> Path:
+    env = bundle_environment(work, only)
     run(
         [sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level", "WARN",
          "--distpath", str(dist), "--workpath", str(work), str(SPEC)],

@@ -153,6 +153,20 @@ def test_the_test_environment_is_the_lock_the_linux_bundle_is_built_from() -> No
     assert build.unlocked_packages(build.LOCK) == []
 
 
+def test_a_fresh_checkout_gets_its_work_folder_before_anything_is_written_there(
+    tmp_path: Path,
+) -> None:
+    work = tmp_path / "fresh" / "build"
+    env = build.bundle_environment(work, "cli")
+    assert work.is_dir()
+    assert env["INNOVA_BUNDLE_ONLY"] == "cli"
+    if sys.platform == "win32":  # the version resource is written into it
+        assert Path(env["INNOVA_VERSION_FILE"]) == work / "version.txt"
+        assert "FileVersion" in (work / "version.txt").read_text("utf-8")
+    else:
+        assert "INNOVA_VERSION_FILE" not in env
+
+
 def test_windows_version_resource(tmp_path: Path) -> None:
     text = build.windows_version_file(tmp_path / "v.txt", "1.2.3+local").read_text()
     assert "filevers=(1, 2, 3, 0)" in text and "'ProductVersion', '1.2.3+local'" in text
