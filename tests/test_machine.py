@@ -7,6 +7,8 @@ what the platform was asked to do instead."""
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -161,6 +163,39 @@ def test_remove_keeps_the_snapshots_only_when_asked(shop: Shop) -> None:
     remove_machine(PosixPlatform(), keep_snapshots=False, config_path=shop.config_path)
     assert not state.exists() and not shop.config_path.exists()
     assert shop.install_dir.is_dir()  # nothing else in the configuration's folder
+
+
+def test_remove_leaves_the_operators_root_of_trust_named_outside_the_updaters_folder(
+    shop: Shop, tmp_path: Path
+) -> None:
+    operator_root = shop.service.config.feed.root  # an absolute path, in the shop's folder
+    before = operator_root.read_bytes()
+    target = tmp_path / "ProgramData" / "config.toml"
+    setup_machine(PosixPlatform(), program=CLI, config_from=shop.config_path, config_path=target)
+    assert load_config(target).feed.root == operator_root
+    removed = remove_machine(PosixPlatform(), keep_snapshots=False, config_path=target)
+    assert not target.exists() and target in removed.removed
+    assert operator_root.read_bytes() == before  # the operator's file, untouched
+    assert operator_root not in removed.removed
+
+
+def test_remove_takes_the_root_of_trust_that_setup_copied_next_to_the_configuration(
+    shop: Shop, tmp_path: Path
+) -> None:
+    source = tmp_path / "it" / "config.toml"
+    source.parent.mkdir()
+    shutil.copyfile(shop.service.config.feed.root, source.parent / "root.json")
+    text = shop.config_path.read_text("utf-8")
+    source.write_text(
+        re.sub(r"(?m)^root = .*$", "root = 'root.json'", text, count=1), encoding="utf-8"
+    )
+    target = tmp_path / "ProgramData" / "config.toml"
+    setup_machine(PosixPlatform(), program=CLI, config_from=source, config_path=target)
+    copied = target.parent / "root.json"
+    assert copied.is_file()
+    removed = remove_machine(PosixPlatform(), keep_snapshots=False, config_path=target)
+    assert copied in removed.removed and not copied.exists()
+    assert (source.parent / "root.json").is_file()  # IT's own copy stays
 
 
 def test_setup_machine_from_the_command_line(shop: Shop, tmp_path: Path) -> None:

@@ -209,8 +209,10 @@ def remove_machine(
     platform: Platform, *, keep_snapshots: bool, config_path: Path | None = None
 ) -> RemoveResult:
     """Remove the nightly task and the state folder (except the snapshots, if asked),
-    and the configuration with its root of trust (unless the snapshots are kept: they
-    belong to it). Nothing else in the configuration's folder is touched.
+    and the configuration with its root of trust when that lies in the configuration's
+    folder (unless the snapshots are kept: they belong to it). Nothing else in the
+    configuration's folder is touched, and nothing outside the updater's folders: a root
+    of trust that the configuration names elsewhere is the operator's and stays.
 
     Raises:
         StorageError: something could not be removed.
@@ -230,7 +232,13 @@ def remove_machine(
                     continue
                 _remove(child)
                 result.removed.append(child)
-        ours = [target] + ([config.feed.root] if config is not None else [])
+        ours = [target]
+        # The root of trust is ours only where setup_machine put it: next to the
+        # configuration. One named by a path elsewhere is the operator's file.
+        if config is not None and config.feed.root.resolve().is_relative_to(
+            target.parent.resolve()
+        ):
+            ours.append(config.feed.root)
         for path in ours:
             if not path.exists():
                 continue
