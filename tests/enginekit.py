@@ -110,29 +110,32 @@ def make_machine(base: Path, *, files: int = 60) -> Machine:
 
 
 _HOLD_LOCK = """
-import sys
+import os, sys
 from pathlib import Path
 from updater.state import StateDir
 state = StateDir(Path(sys.argv[1]))
 state.journal_dir.mkdir(parents=True, exist_ok=True)
 with state.lock():
     (state.journal_dir / "tpv.journal").write_text("")
-    print("locked", flush=True)
+    print("locked", os.getpid(), flush=True)
     sys.stdin.readline()
 (state.journal_dir / "tpv.journal").unlink()
 """
 
 
 @contextlib.contextmanager
-def lock_held_elsewhere(state_root: Path) -> Iterator[subprocess.Popen[str]]:
+def lock_held_elsewhere(state_root: Path) -> Iterator[int]:
     """Another process holds the state folder's lock, as an update of tpv in progress
-    would (with its journal), until the block ends."""
+    would (with its journal), until the block ends. Yields that Python's process id
+    (on Windows a venv's python.exe is a launcher whose child runs the code)."""
     holder = subprocess.Popen(
         [sys.executable, "-c", _HOLD_LOCK, str(state_root)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
-        yield holder
+        assert holder.stdout is not None
+        said, pid = holder.stdout.readline().split()
+        assert said == "locked"
+        yield int(pid)
     finally:
         holder.communicate("\n", timeout=30)

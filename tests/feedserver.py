@@ -12,6 +12,7 @@ extra or lying headers. Used as a context manager or through :func:`feed_server`
 from __future__ import annotations
 
 import contextlib
+import os
 import select
 import socket
 import sys
@@ -282,8 +283,8 @@ class FeedServer:
         headers: dict[str, str] | None = None,
     ) -> None:
         """Change how ``path`` (relative to ``root``, e.g. ``"metadata/timestamp.json"``)
-        is answered, until :meth:`clear_overrides`. A later call for the same path
-        replaces the earlier one.
+        is answered, until :meth:`clear_overrides`; an OS path (``os.sep``) works too.
+        A later call for the same path replaces the earlier one.
 
         status: answer with this status (default 200; 404 if there is neither file
             nor ``body``). With a non-2xx status and no ``body`` the body is empty.
@@ -299,8 +300,10 @@ class FeedServer:
         entry = _Override(
             status=status, body=body, drip=drip, endless=endless, headers=dict(headers or {})
         )
+        # A path made with pathlib on Windows has backslashes; URLs have slashes.
+        key = path.replace(os.sep, "/").lstrip("/")
         with self._lock:
-            self._overrides[path.lstrip("/")] = entry
+            self._overrides[key] = entry
 
     def clear_overrides(self) -> None:
         """Answer every path normally again."""

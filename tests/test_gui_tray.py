@@ -234,10 +234,10 @@ def test_busy_another_process_updating_shows_and_blocks(
 ) -> None:
     shop.publish("1.0.1")
     check(tray, qtbot)
-    with lock_held_elsewhere(shop.service.state.root) as holder:
+    with lock_held_elsewhere(shop.service.state.root) as holder_pid:
         tray.tick()
         assert tray.state == TrayState.WORKING
-        assert f"process {holder.pid}" in tray.icon.toolTip()
+        assert f"process {holder_pid}" in tray.icon.toolTip()
         assert "InnovaCommerce TPV" in tray.icon.toolTip()
         tray.install("tpv", "1.0.1")
         progress = wait_outcome(qtbot, tray.progress)

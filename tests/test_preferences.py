@@ -126,10 +126,10 @@ def test_cached_check_works_without_the_network(shop: Shop) -> None:
 
 def test_activity_names_another_process_updating(shop: Shop) -> None:
     assert shop.service.activity() is None
-    with lock_held_elsewhere(shop.service.state.root) as holder:
+    with lock_held_elsewhere(shop.service.state.root) as holder_pid:
         activity = shop.service.activity()
         assert activity is not None
-        assert activity.owner.pid == holder.pid
+        assert activity.owner.pid == holder_pid
         assert activity.products == ("tpv",)
     assert shop.service.activity() is None
 

@@ -21,12 +21,12 @@ from updater.state import LockOwner, StateDir
 #: Holds the lock of the state folder given as argv[1] until killed (or argv[2] seconds).
 HOLDER = textwrap.dedent(
     """
-    import sys, time
+    import os, sys, time
     from pathlib import Path
     from updater.state import StateDir
 
     with StateDir(Path(sys.argv[1])).lock():
-        print("locked", flush=True)
+        print("locked", os.getpid(), flush=True)
         time.sleep(float(sys.argv[2]))
     print("released", flush=True)
     """
@@ -47,10 +47,13 @@ def stop(proc: subprocess.Popen[str]) -> None:
     proc.communicate(timeout=10)
 
 
-def wait_for_line(proc: subprocess.Popen[str], expected: str) -> None:
+def wait_for_line(proc: subprocess.Popen[str], expected: str) -> list[str]:
+    """Read a line of ``proc`` that starts with the word ``expected``; the other words."""
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()
-    assert line == expected, f"child said {line!r} (exit code {proc.poll()})"
+    word, *rest = line.split() or [""]
+    assert word == expected, f"child said {line!r} (exit code {proc.poll()})"
+    return rest
 
 
 @pytest.fixture
@@ -63,7 +66,10 @@ def holder(state: StateDir) -> Iterator[subprocess.Popen[str]]:
     """Another process holding the lock of ``state`` for up to a minute."""
     proc = spawn(HOLDER, str(state.root), "60")
     try:
-        wait_for_line(proc, "locked")
+        [pid] = wait_for_line(proc, "locked")
+        # The Python that holds the lock: on Windows a venv's python.exe is a launcher
+        # that runs it as a child process.
+        proc.python_pid = int(pid)  # type: ignore[attr-defined]
         yield proc
     finally:
         stop(proc)
@@ -174,7 +180,7 @@ def test_another_process_is_refused_and_named(
     error = info.value
     assert error.code == "busy"
     assert "Another update is in progress" in error.message
-    assert f"process {holder.pid}" in error.message
+    assert f"process {holder.python_pid}" in error.message  # type: ignore[attr-defined]
     assert error.hint is not None
     assert error.hint == "Try again later."
 
