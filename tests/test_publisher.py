@@ -45,8 +45,8 @@ def release(*args: str | Path, check: bool = True, env: dict[str, str] | None = 
 
 
 def notes(tmp: Path) -> tuple[Path, Path]:
-    (tmp / "es.md").write_text("## Novedades\n- Corrección del cierre de caja\n")
-    (tmp / "en.md").write_text("## What's new\n- Fixed the till closing\n")
+    (tmp / "es.md").write_text("## Novedades\n- Corrección del cierre de caja\n", "utf-8")
+    (tmp / "en.md").write_text("## What's new\n- Fixed the till closing\n", "utf-8")
     return tmp / "es.md", tmp / "en.md"
 
 
@@ -150,6 +150,26 @@ def test_add_refusals_change_nothing(feed: Feed, change: list[str], message: str
     )
     assert message in out
     assert tree_digest(work) == before
+
+
+def test_release_notes_not_in_utf8_are_refused_with_a_clear_error(feed: Feed) -> None:
+    """Notes saved by an editor in the Windows code page ("ANSI") are refused, not a
+    traceback; nothing changes. Notepad's UTF-8 with a BOM is UTF-8 and accepted."""
+    work = feed.repo.workdir
+    es, en = notes(feed.base)
+    es.write_bytes("## Novedades\n- Corrección del cierre de caja\n".encode("cp1252"))
+    build = make_build(feed.base / "b", "tpv", "9.0.0")
+    before = tree_digest(work)
+    args = ["add", work, "--product", "tpv", "--version", "9.0.0", "--from-dir", build]
+    out = release(*args, "--notes-es", es, "--notes-en", en, check=False)
+    assert f"The release notes {es} are not UTF-8 text (byte 24 cannot be read)." in out
+    assert "Save the file as UTF-8" in out and "Traceback" not in out
+    assert tree_digest(work) == before
+    es.write_bytes("\ufeff## Novedades\n- Corrección\n".encode())  # UTF-8 with a BOM
+    release(*args, "--notes-es", es, "--notes-en", en)
+    products = feed.repo.releases_document()["products"]
+    [added] = [r for r in products["tpv"]["releases"] if r["version"] == "9.0.0"]
+    assert added["notes"]["es"] == "## Novedades\n- Corrección\n"  # no BOM left
 
 
 def test_add_refuses_an_unsafe_zip(feed: Feed, tmp_path: Path) -> None:

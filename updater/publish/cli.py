@@ -186,7 +186,15 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def _read_notes(path: str) -> str:
     try:
-        return Path(path).read_text(encoding="utf-8")
+        # utf-8-sig: Notepad's "UTF-8 with BOM" is UTF-8 too.
+        return Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise PublishError(
+            _(
+                "The release notes {path} are not UTF-8 text (byte {position} cannot be read)."
+            ).format(path=path, position=exc.start + 1),
+            hint=_("Save the file as UTF-8 (in Notepad: Save as, Encoding: UTF-8) and try again."),
+        ) from exc
     except OSError as exc:
         raise PublishError(
             _("Cannot read the release notes {path}: {error}").format(
