@@ -6,7 +6,7 @@ import sys
 from gui.app import main
 
 if __name__ == "__main__":
-    # A frozen program is its own worker: without this, each process the publisher's
-    # pool spawns (delta packages) would run this program's main() again.
+    # A frozen program is its own worker: without this, a process that a library
+    # spawns (multiprocessing) would start another tray instead.
     multiprocessing.freeze_support()
     sys.exit(main())

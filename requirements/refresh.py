@@ -39,7 +39,6 @@ from packaging.requirements import Requirement
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-LOCK = ROOT / "uv.lock"
 COMMAND = "requirements/refresh.py"
 HEADER = (
     "# {name}: {what}.\n"
