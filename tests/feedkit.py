@@ -144,11 +144,12 @@ class Client:
 
 
 def tree_digest(root: Path) -> dict[str, str]:
-    """Relative path -> SHA-256 of every file under ``root`` (empty if it does not exist)."""
+    """Relative path (with ``/``) -> SHA-256 of every file under ``root`` (empty if it
+    does not exist)."""
     if not root.exists():
         return {}
     return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))
         if p.is_file()
     }
