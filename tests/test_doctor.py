@@ -14,9 +14,11 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -34,6 +36,7 @@ from tests.feedserver import FeedServer
 from updater import doctor
 from updater.config import CONFIG_ENV, load_config
 from updater.doctor import CHECK_IDS, Check, format_check, run_doctor
+from updater.platform import posix
 from updater.publish.keys import KeyRing, generate_key
 from updater.publish.repository import FeedRepository, ReleaseSpec
 from updater.service import UpdaterService
@@ -130,12 +133,32 @@ def make_shop(base: Path, url: str, root: bytes) -> Shop:
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No proxy, CA bundle or pending restart of the machine running the tests counts."""
+def restart_mark(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], None]]:
+    """The platform's marks of a pending restart point at the test's own (a file on
+    POSIX, a key under HKCU on Windows), so the machine's state does not count; call
+    the fixture's value to set the mark."""
+    if sys.platform != "win32":
+        marker = tmp_path / "reboot-required"
+        monkeypatch.setattr(posix, "REBOOT_REQUIRED_FILE", marker)
+        yield functools.partial(marker.write_text, "*** System restart required ***\n")
+        return
+    import winreg
+
+    from updater.platform import windows
+
+    subkey = f"Software\\InnovaTest-{uuid.uuid4().hex[:8]}-RebootRequired"
+    monkeypatch.setattr(windows, "REBOOT_PENDING", (("HKEY_CURRENT_USER", subkey, None),))
+    yield functools.partial(winreg.CreateKey, winreg.HKEY_CURRENT_USER, subkey)
+    with contextlib.suppress(FileNotFoundError):
+        winreg.DeleteKey(winreg.HKEY_CURRENT_USER, subkey)
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No proxy or CA bundle of the machine running the tests counts."""
     for name in _PROXY_VARS:
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)
-    monkeypatch.setattr(doctor, "REBOOT_REQUIRED_FILE", tmp_path / "no-reboot-required")
 
 
 @pytest.fixture
@@ -413,8 +436,11 @@ def test_little_disk_space_left(shop: Shop, monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_a_folder_the_updater_cannot_write_to(shop: Shop) -> None:
     # Even root cannot create files in /proc (a read-only folder would not stop root).
-    if not Path("/proc/self").is_dir():
-        pytest.skip("needs Linux's /proc")
+    if sys.platform != "linux":
+        pytest.skip(
+            "needs Linux's /proc; on Windows, a folder an administrator cannot write to "
+            "needs a deny ACL, which Wine's icacls does not set"
+        )
     shop.configure(shop.url, install=Path("/proc/innova-doctor-test/TPV"))
     checks = run_doctor(shop.config_path)
     assert_failed(by_id(checks)["write_access"], "cannot write to /proc", "administrator")
@@ -439,10 +465,9 @@ def test_the_program_is_running(shop: Shop) -> None:
     others_ok(run_doctor(shop.config_path))
 
 
-def test_a_restart_is_pending(shop: Shop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    marker = tmp_path / "reboot-required"
-    marker.write_text("*** System restart required ***\n")
-    monkeypatch.setattr(doctor, "REBOOT_REQUIRED_FILE", marker)
+def test_a_restart_is_pending(shop: Shop, restart_mark: Callable[[], None]) -> None:
+    assert by_id(run_doctor(shop.config_path))["pending_reboot"].ok
+    restart_mark()  # Debian's file on POSIX; the registry key Windows Update sets on Windows
     checks = run_doctor(shop.config_path)
     assert_failed(by_id(checks)["pending_reboot"], "waiting to be restarted", "Restart")
     others_ok(checks, "pending_reboot")

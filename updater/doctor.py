@@ -48,7 +48,6 @@ __all__ = [
     "CHECK_IDS",
     "LOW_DISK_BYTES",
     "MAX_CLOCK_SKEW",
-    "REBOOT_REQUIRED_FILE",
     "Check",
     "format_check",
     "pending_reboot",
@@ -74,8 +73,6 @@ CHECK_IDS = (
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 #: Less free space than this in an install parent or the state folder is a failure.
 LOW_DISK_BYTES = 500 * 2**20
-#: Debian and Ubuntu create this file when an installed update needs a restart.
-REBOOT_REQUIRED_FILE = Path("/var/run/reboot-required")
 
 # The doctor should answer within a minute even when the network misbehaves.
 _LIMITS = NetworkLimits(connect_timeout=10.0, read_timeout=20.0, metadata_deadline_seconds=60.0)
@@ -616,23 +613,10 @@ def _check_app_running(config: MachineConfig) -> Check:
 
 
 def pending_reboot() -> bool | None:
-    """Whether the operating system waits for a restart to finish installing something.
-
-    ``None`` when this cannot be told on this system.
-
-    TODO(platform): this belongs in :mod:`updater.platform` as
-    ``Platform.pending_reboot() -> bool | None``. On Windows a restart is pending when
-    any of these exists (64-bit registry view), under
-    ``HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion``: the key
-    ``Component Based Servicing\\RebootPending`` or the key
-    ``WindowsUpdate\\Auto Update\\RebootRequired``; or the value
-    ``PendingFileRenameOperations`` of
-    ``HKLM\\SYSTEM\\CurrentControlSet\\Control\\Session Manager``. On POSIX: the
-    code below.
-    """
-    if current_platform.name == "windows":
-        return None  # TODO(platform): the registry keys above
-    return REBOOT_REQUIRED_FILE.exists()
+    """Whether the operating system waits for a restart to finish installing something
+    (``Platform.pending_reboot``: the registry's marks on Windows); ``None`` when this
+    cannot be told on this system."""
+    return current_platform.pending_reboot()
 
 
 def _check_pending_reboot() -> Check:

@@ -108,6 +108,12 @@ class Platform(Protocol):
         """
         ...
 
+    def pending_reboot(self) -> bool | None:
+        """Whether the OS waits for a restart to finish installing something (an
+        installer's replaced files may still be in use until then); ``None`` when this
+        cannot be told on this system."""
+        ...
+
     def desktop_session(self) -> str:
         """Which desktop session this process runs in, as text (``"1"``, ``":0"``).
 

@@ -25,7 +25,10 @@ import psutil
 
 from updater.platform.base import PsutilPlatform, wait_gone
 
-__all__ = ["PosixPlatform"]
+__all__ = ["REBOOT_REQUIRED_FILE", "PosixPlatform"]
+
+#: Debian's and Ubuntu's mark that a restart is needed (written by package scripts).
+REBOOT_REQUIRED_FILE = Path("/var/run/reboot-required")
 
 
 class PosixPlatform(PsutilPlatform):
@@ -35,6 +38,10 @@ class PosixPlatform(PsutilPlatform):
 
     # Inherited as they are: path_key (case-sensitive), _ask_to_close (SIGTERM through
     # psutil's terminate), _is_retryable (PermissionError), find_locked_file (None).
+
+    def pending_reboot(self) -> bool | None:
+        """Whether Debian's mark :data:`REBOOT_REQUIRED_FILE` is there."""
+        return REBOOT_REQUIRED_FILE.exists()
 
     def desktop_session(self) -> str:
         """The login session (``XDG_SESSION_ID``), else the display the process draws on."""

@@ -163,6 +163,28 @@ def installer_argv(installer: str, fmt: str, args: Sequence[str]) -> list[str]:
     return [installer, *args]
 
 
+#: Where Windows records that a restart is pending (64-bit registry view):
+#: ``(hive, subkey, value)``, the key's existence when ``value`` is None, else a non-empty
+#: value (``PendingFileRenameOperations``: files to replace at the next start).
+REBOOT_PENDING: tuple[tuple[str, str, str | None], ...] = (
+    (
+        "HKEY_LOCAL_MACHINE",
+        r"SOFTWARE\Microsoft\Windows\CurrentVersion\Component Based Servicing\RebootPending",
+        None,
+    ),
+    (
+        "HKEY_LOCAL_MACHINE",
+        r"SOFTWARE\Microsoft\Windows\CurrentVersion\WindowsUpdate\Auto Update\RebootRequired",
+        None,
+    ),
+    (
+        "HKEY_LOCAL_MACHINE",
+        r"SYSTEM\CurrentControlSet\Control\Session Manager",
+        "PendingFileRenameOperations",
+    ),
+)
+
+
 def reg_view_flag(access: int) -> str:
     """``reg.exe``'s option naming the registry view of a lookup from registry_lookups."""
     return "/reg:32" if access & KEY_WOW64_32KEY else "/reg:64"
@@ -444,6 +466,29 @@ def _read_registry(lookups: Sequence[tuple[str, str, int]]) -> str | None:
     return None
 
 
+def _registry_marks(marks: Sequence[tuple[str, str, str | None]]) -> bool:
+    """Whether any of ``marks`` (see :data:`REBOOT_PENDING`) is set."""
+    if sys.platform != "win32":
+        raise NotImplementedError("winreg exists only on Windows")
+    import winreg
+
+    hives = {
+        "HKEY_LOCAL_MACHINE": winreg.HKEY_LOCAL_MACHINE,
+        "HKEY_CURRENT_USER": winreg.HKEY_CURRENT_USER,
+    }
+    for hive, subkey, name in marks:
+        try:
+            with winreg.OpenKey(hives[hive], subkey, 0, KEY_READ | KEY_WOW64_64KEY) as key:
+                if name is None:
+                    return True
+                value, _kind = winreg.QueryValueEx(key, name)
+        except OSError:  # FileNotFoundError when the key or the value does not exist
+            continue
+        if value:  # an empty REG_MULTI_SZ leaves nothing to do at the next start
+            return True
+    return False
+
+
 def _file_version_dwords(exe: str) -> tuple[int, int] | None:
     """``(dwFileVersionMS, dwFileVersionLS)`` of ``exe``'s version resource."""
     if sys.platform != "win32":
@@ -528,6 +573,10 @@ class WindowsPlatform(PsutilPlatform):
 
     def _is_retryable(self, exc: OSError) -> bool:
         return is_sharing_violation(exc)
+
+    def pending_reboot(self) -> bool | None:
+        """Whether any mark of :data:`REBOOT_PENDING` is set."""
+        return _registry_marks(REBOOT_PENDING)
 
     def desktop_session(self) -> str:
         """The Remote Desktop Services session id (0 is services, 1 the first console)."""
