@@ -98,3 +98,18 @@ def test_retry_after_of_a_busy_server_reaches_the_caller(
     with pytest.raises(HTTPStatusError) as caught:
         Client(server.url, feed.root, tmp_path / "state").check()
     assert (caught.value.status, caught.value.retry_after) == (503, 120.0)
+
+
+def test_trusted_until_finds_the_root_where_no_link_to_it_was_made(
+    feed: Feed, tmp_path: Path
+) -> None:
+    """python-tuf links metadata/root.json to the newest root_history/N.root.json; where
+    no link is made (Wine reports one made and makes none), the history is read."""
+    client = trusted(feed_url(str(feed.repo.feed_dir)), feed.root, tmp_path / "c")
+    client.manifest("stable")  # refreshes: every role is verified and cached
+    until = client.trusted_until()
+    assert until is not None
+    (tmp_path / "c" / "metadata" / "root.json").unlink(missing_ok=True)
+    assert list((tmp_path / "c" / "metadata" / "root_history").glob("*.root.json"))
+    assert client.trusted_until() == until
+    assert client.expiry_of("root") is not None

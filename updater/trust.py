@@ -285,15 +285,31 @@ class TrustedFeed:
         expiries = []
         for role in _ROLES:
             try:
-                md = Metadata.from_file(str(self.cache_dir / METADATA_DIR / f"{role}.json"))
+                md = Metadata.from_file(str(self._cached(role)))
             except Exception:  # not refreshed yet, or not persisted: unknown
                 return None
             expiries.append(md.signed.expires)
         return min(expiries)
 
+    def _cached(self, role: str) -> Path:
+        """The cached copy of ``role``'s metadata. python-tuf keeps every root as
+        ``root_history/N.root.json`` and points ``root.json`` at the newest with a link;
+        where no link was made (Wine, for one, reports a symbolic link made and makes
+        none), the newest of that history is the root."""
+        folder = self.cache_dir / METADATA_DIR
+        path = folder / f"{role}.json"
+        if role != "root" or path.exists():
+            return path
+        history = [
+            (int(version), found)
+            for found in (folder / "root_history").glob("*.root.json")
+            if (version := found.name.split(".", 1)[0]).isdigit()
+        ]
+        return max(history)[1] if history else path
+
     def expiry_of(self, role: str) -> datetime | None:
         """When the last copy of ``role`` we saw expires(d), for messages only; never trusted."""
-        candidates = [self.cache_dir / METADATA_DIR / f"{role}.json"]
+        candidates = [self._cached(role)]
         data: bytes | None = None
         if role == "timestamp":
             with contextlib.suppress(Exception):
