@@ -444,8 +444,9 @@ def _session_id() -> int:
     return session.value
 
 
-def _read_registry(lookups: Sequence[tuple[str, str, int]]) -> str | None:
-    """``DisplayVersion`` from the first of ``lookups`` that has one."""
+def _registry_value(hive: str, subkey: str, access: int, name: str | None) -> object:
+    """The value ``name`` of a registry key (``True``, the key's existence, when ``name``
+    is None); ``None`` when the key or the value does not exist."""
     if sys.platform != "win32":
         raise NotImplementedError("winreg exists only on Windows")
     import winreg
@@ -454,39 +455,29 @@ def _read_registry(lookups: Sequence[tuple[str, str, int]]) -> str | None:
         "HKEY_LOCAL_MACHINE": winreg.HKEY_LOCAL_MACHINE,
         "HKEY_CURRENT_USER": winreg.HKEY_CURRENT_USER,
     }
+    try:
+        with winreg.OpenKey(hives[hive], subkey, 0, access) as key:
+            return True if name is None else winreg.QueryValueEx(key, name)[0]
+    except OSError:  # FileNotFoundError when the key or the value does not exist
+        return None
+
+
+def _read_registry(lookups: Sequence[tuple[str, str, int]]) -> str | None:
+    """``DisplayVersion`` from the first of ``lookups`` that has one."""
     for hive, subkey, access in lookups:
-        try:
-            with winreg.OpenKey(hives[hive], subkey, 0, access) as key:
-                value, _kind = winreg.QueryValueEx(key, "DisplayVersion")
-        except OSError:  # FileNotFoundError when the key or the value does not exist
-            continue
-        text = registry_text(value)
+        text = registry_text(_registry_value(hive, subkey, access, "DisplayVersion"))
         if text:
             return text
     return None
 
 
 def _registry_marks(marks: Sequence[tuple[str, str, str | None]]) -> bool:
-    """Whether any of ``marks`` (see :data:`REBOOT_PENDING`) is set."""
-    if sys.platform != "win32":
-        raise NotImplementedError("winreg exists only on Windows")
-    import winreg
-
-    hives = {
-        "HKEY_LOCAL_MACHINE": winreg.HKEY_LOCAL_MACHINE,
-        "HKEY_CURRENT_USER": winreg.HKEY_CURRENT_USER,
-    }
-    for hive, subkey, name in marks:
-        try:
-            with winreg.OpenKey(hives[hive], subkey, 0, KEY_READ | KEY_WOW64_64KEY) as key:
-                if name is None:
-                    return True
-                value, _kind = winreg.QueryValueEx(key, name)
-        except OSError:  # FileNotFoundError when the key or the value does not exist
-            continue
-        if value:  # an empty REG_MULTI_SZ leaves nothing to do at the next start
-            return True
-    return False
+    """Whether any of ``marks`` (see :data:`REBOOT_PENDING`) is set: the key exists, or
+    the value is not empty (an empty REG_MULTI_SZ leaves nothing to do at the next start)."""
+    return any(
+        _registry_value(hive, subkey, KEY_READ | KEY_WOW64_64KEY, name)
+        for hive, subkey, name in marks
+    )
 
 
 def _file_version_dwords(exe: str) -> tuple[int, int] | None:
