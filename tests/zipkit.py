@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 import zipfile
 from collections.abc import Sequence
@@ -18,8 +19,22 @@ def make_zip(
         warnings.simplefilter("ignore", UserWarning)  # zipfile warns on duplicate names
         with zipfile.ZipFile(path, "w", compression=compression) as zf:
             for name, data in entries:
-                zf.writestr(name, data)
+                info = name if isinstance(name, zipfile.ZipInfo) else _info(name, compression)
+                zf.writestr(info, data)
     return path
+
+
+def _info(name: str, compression: int) -> zipfile.ZipInfo:
+    """What ``writestr`` makes of a name, but with the name kept as given: on Windows
+    ``ZipInfo`` turns ``\\`` into ``/``, and the tests need hostile names as they are."""
+    info = zipfile.ZipInfo(name, date_time=time.localtime(time.time())[:6])
+    info.filename = name
+    if name.endswith("/"):
+        info.external_attr = (0o40775 << 16) | 0x10  # a folder, as writestr marks one
+    else:
+        info.external_attr = 0o600 << 16
+    info.compress_type = compression
+    return info
 
 
 def entry_info(
