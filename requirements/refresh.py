@@ -36,6 +36,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -63,7 +64,6 @@ WINDOWS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 #: The Windows bundle's target: 64-bit Windows, the CPython that installer/build.py uses.
 WINDOWS_TARGET = ("--python-platform", "x86_64-pc-windows-msvc", "--python-version", "3.11")
-PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.MULTILINE)
 
 
 def uv(*args: str, stdin: str | None = None) -> str:
@@ -121,29 +121,31 @@ def planned() -> dict[Path, str]:
     return files
 
 
-def pins(texts: Sequence[str]) -> dict[str, str]:
-    """Package name -> version, over several requirement files."""
-    found: dict[str, str] = {}
-    for text in texts:
-        found.update((name.lower(), version) for name, version in PIN.findall(text))
-    return found
-
-
-def requirements(text: str) -> list[Requirement]:
-    """The requirements of a hashed requirement file, without hashes and comments."""
+def entries(text: str) -> list[tuple[Requirement, list[str]]]:
+    """Each requirement of a hashed requirement file, with its hashes (``sha256:...``)."""
     found = []
     for line in text.replace("\\\n", " ").splitlines():
-        line = re.sub(r"\s--hash=\S+", "", line.split("#", 1)[0]).strip()
+        line = line.split("#", 1)[0].strip()
         if line:
-            found.append(Requirement(line))
+            hashes = re.findall(r"--hash=(sha256:[0-9a-f]{64})", line)
+            found.append((Requirement(re.sub(r"\s*--hash=\S+", "", line)), hashes))
     return found
+
+
+def pins(texts: Sequence[str]) -> dict[str, str]:
+    """Package name -> version, over several requirement files."""
+    return {
+        canonicalize_name(req.name): str(req.specifier).removeprefix("==")
+        for text in texts
+        for req, _hashes in entries(text)
+    }
 
 
 def unlocked(lock: Path) -> list[str]:
     """How this Python's packages differ from the file ``lock`` (for the packages that
     its markers give this platform); empty when the environment is the lock's."""
     wrong = []
-    for req in requirements(lock.read_text("utf-8")):
+    for req, _hashes in entries(lock.read_text("utf-8")):
         if req.marker is not None and not req.marker.evaluate():
             continue
         wanted = str(req.specifier).removeprefix("==")

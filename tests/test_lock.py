@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import re
 import tomllib
 from pathlib import Path
 
@@ -28,15 +27,10 @@ FILES = ("runtime.txt", "test.txt", "windows-bundle.txt", "windows-test.txt")
 
 
 def entries(name: str) -> list[tuple[Requirement, list[str]]]:
-    """Each requirement of a requirement file, with its hashes."""
-    text = (REQUIREMENTS / name).read_text("utf-8").replace("\\\n", " ")
-    found = []
-    for line in text.splitlines():
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        hashes = re.findall(r"--hash=(sha256:[0-9a-f]{64})", line)
-        found.append((Requirement(re.sub(r"\s*--hash=\S+", "", line)), hashes))
+    """Each requirement of ``requirements/<name>``, with its hashes."""
+    found: list[tuple[Requirement, list[str]]] = refresh.entries(
+        (REQUIREMENTS / name).read_text("utf-8")
+    )
     return found
 
 
@@ -121,7 +115,7 @@ def test_a_package_not_at_its_locked_version_is_reported(tmp_path: Path) -> None
 
 
 def test_the_review_summary_lists_what_moved() -> None:
-    before = refresh.pins(["babel==2.18.0 \\\n", "tuf==7.0.1\nwheel==0.45.1 ; x\n"])
+    before = refresh.pins(["Babel==2.18.0\n", "tuf==7.0.1\nwheel==0.45.1 ; sys_platform == 'x'\n"])
     after = refresh.pins(["babel==2.19.0 \\\n", "tuf==7.0.1\nuv==0.13.9\n"])
     assert refresh.changes(before, after) == [
         "    babel 2.18.0 -> 2.19.0",

@@ -50,7 +50,6 @@ __all__ = [
     "MAX_CLOCK_SKEW",
     "Check",
     "format_check",
-    "pending_reboot",
     "redact_text",
     "run_doctor",
 ]
@@ -612,15 +611,8 @@ def _check_app_running(config: MachineConfig) -> Check:
     return Check("app_running", True, _("None of the configured programs is running."))
 
 
-def pending_reboot() -> bool | None:
-    """Whether the operating system waits for a restart to finish installing something
-    (``Platform.pending_reboot``: the registry's marks on Windows); ``None`` when this
-    cannot be told on this system."""
-    return current_platform.pending_reboot()
-
-
 def _check_pending_reboot() -> Check:
-    pending = pending_reboot()
+    pending = current_platform.pending_reboot()  # the registry's marks on Windows
     if pending is None:
         return Check("pending_reboot", True, _("Not checked on this system."))
     if pending:
