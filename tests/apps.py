@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -31,12 +32,31 @@ class Launcher:
     """How to start a program that runs from ``exe`` (inside an install folder)."""
 
     exe: Path
-    kind: str  # "python" or "bash"
+    kind: str  # "python", "bash" or "windowed" (tests/standin/app.c, on Windows)
 
     def argv(self, mode: str) -> list[str]:
+        if self.kind == "windowed":
+            return [str(self.exe), mode]
         if self.kind == "python":
             return [str(self.exe), "-c", _PY_APP, mode]
         return [str(self.exe), "-c", _SH_APP, "app", mode]
+
+
+#: Where .ci/windows-lane (and the Windows workflow) put the stand-ins they build.
+APP_ENV = "INNOVA_TEST_APP_EXE"
+STANDIN_INSTALLER_ENV = "INNOVA_TEST_INSTALLER_EXE"
+
+
+def standin(env: str, source: str) -> Path:
+    """A Windows stand-in program built from ``tests/standin/<source>`` (by mingw-w64, in
+    .ci/windows-lane and the Windows workflow), named by the environment variable ``env``."""
+    built = os.environ.get(env)
+    if not built:
+        pytest.skip(
+            f"Windows runs only real programs: this one is built from tests/standin/{source} "
+            f"with mingw-w64 by .ci/windows-lane ({env})"
+        )
+    return Path(built)
 
 
 def install_app(install_dir: Path, name: str = "tpv") -> Launcher:
@@ -46,8 +66,15 @@ def install_app(install_dir: Path, name: str = "tpv") -> Launcher:
     reports the resolved path, so the file itself is copied); if a copied Python cannot
     run here (it may not find its library), a copy of bash is used instead: bash builtins
     alone can ignore SIGTERM and block, so no process outside the folder is involved.
+
+    On Windows a program is asked to close through its windows (``WM_CLOSE``), so the
+    app is the windowed stand-in of tests/standin/app.c, copied in as ``<name>.exe``.
     """
     install_dir.mkdir(parents=True, exist_ok=True)
+    if sys.platform == "win32":
+        exe = install_dir / f"{name}.exe"
+        shutil.copy2(standin(APP_ENV, "app.c"), exe)
+        return Launcher(exe, "windowed")
     exe = install_dir / name
     shutil.copy2(Path(sys.executable).resolve(), exe)
     probe = subprocess.run([str(exe), "-c", "pass"], capture_output=True, timeout=30)

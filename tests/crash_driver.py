@@ -2,9 +2,10 @@
 
 Used by tests/test_crash.py: ``python -m tests.crash_driver ARGS_JSON``. ARGS_JSON holds
 the machine's paths, ``fail_health`` (roll back instead of committing) and ``kill``:
-``{"journal": N}`` dies with SIGKILL right after the Nth durable journal entry,
-``{"progress": N}`` at the Nth progress report (inside file copies and extraction),
-``null`` runs to the end and prints how many of each there were.
+``{"journal": N}`` dies right after the Nth durable journal entry, ``{"progress": N}`` at
+the Nth progress report (inside file copies and extraction), ``null`` runs to the end and
+prints how many of each there were. It dies as a power cut would end it, with no chance
+to clean up: SIGKILL on POSIX, TerminateProcess on Windows.
 """
 
 from __future__ import annotations
@@ -20,6 +21,15 @@ from updater.filelist import FileList
 from updater.observer import NullObserver, Step
 from updater.transaction import UpdateTransaction
 
+#: The exit code a killed driver ends with, as its parent sees it.
+KILLED = 0xDEAD if sys.platform == "win32" else -signal.SIGKILL
+
+
+def die() -> None:
+    """End this process at once. On Windows, ``os.kill`` with any signal number but the
+    console events is ``TerminateProcess`` with that number as the exit code."""
+    os.kill(os.getpid(), KILLED if sys.platform == "win32" else signal.SIGKILL)
+
 
 class Killer(NullObserver):
     def __init__(self, kill: dict[str, int] | None) -> None:
@@ -29,7 +39,7 @@ class Killer(NullObserver):
     def _tick(self, kind: str) -> None:
         self.counts[kind] += 1
         if self.kill.get(kind) == self.counts[kind]:
-            os.kill(os.getpid(), signal.SIGKILL)
+            die()
 
     def journal(self, product: str, entry: str) -> None:
         self._tick("journal")
@@ -45,8 +55,8 @@ INSTALLER = """\
 # Rewrites the program in place, file by file, like a real installer.
 set -e
 cd "$1"
+for f in $(find . -type f | sort); do printf 'installed by 2.0.0' > "$f"; done
 printf '2.0.0\\n' > VERSION
-for f in $(find lib -type f | sort); do printf 'installed by 2.0.0' > "$f"; done
 """
 
 
@@ -66,13 +76,19 @@ def main(args: dict[str, Any]) -> None:
     )
     if installer:
         setup = Path(installer)
-        setup.write_text(INSTALLER)
+        if sys.platform == "win32":
+            # Windows runs only real programs: tests/standin/installer.c, told what to do.
+            orders = f"\nINNOVA-STANDIN\n{args['install_dir']}\n2.0.0\n0\nrewrite\n"
+            setup.write_bytes(Path(args["standin"]).read_bytes() + orders.encode())
+            setup_args = ["/S"]
+        else:
+            setup.write_text(INSTALLER)
+            setup_args = [args["install_dir"]]
         tx.stage_installer(setup)
         tx.snapshot()
         tx.run_installer(
-            setup, fmt="exe", args=[args["install_dir"]], success_codes=[0], reboot_codes=[],
-            timeout=60,
-        )  # fmt: skip
+            setup, fmt="exe", args=setup_args, success_codes=[0], reboot_codes=[], timeout=60
+        )
     else:
         expected = FileList.from_json(Path(args["file_list"]).read_bytes())
         tx.stage(Path(args["package"]), expected)

@@ -3,15 +3,13 @@ HTTP on 127.0.0.1, a machine configuration file, real program folders with a sel
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
+from tests.apps import STANDIN_INSTALLER_ENV, standin
 from tests.enginekit import make_data
 from tests.feedkit import Feed
 from tests.feedserver import FeedServer, feed_server
@@ -137,35 +135,35 @@ exit {code}
 """
 
 
-#: Where .ci/windows-lane puts the Windows installer stand-in (tests/standin/installer.c).
-STANDIN_ENV = "INNOVA_TEST_INSTALLER_EXE"
+#: The exit codes the test installers end with. Windows installers speak msiexec's codes
+#: (3010: success, restart needed; 1603: fatal error); POSIX exit codes stop at 255, so
+#: the shell stand-in uses 42 and 67 there.
+REBOOT_CODE = 3010 if sys.platform == "win32" else 42
+FAILURE_CODE = 1603 if sys.platform == "win32" else 67
 
 
 def publish_installer(shop: Shop, version: str, code: int, writes: str | None = None) -> None:
     """Publish ``version`` as an installer that writes ``writes`` (default: ``version``)
-    into the VERSION file. POSIX exit codes stop at 255, so the tests declare 42 as the
-    "reboot needed" code where Windows installers use 3010 and 1641.
+    into the VERSION file and ends with exit code ``code``; the feed declares
+    ``REBOOT_CODE`` as "success, restart needed".
 
     On Windows the installer is a real program: the stand-in built from
     tests/standin/installer.c, told what to do by data appended to a copy of it."""
     setup = shop.feed.base / "installers" / version / "setup.exe"
     setup.parent.mkdir(parents=True)
     if sys.platform == "win32":
-        standin = os.environ.get(STANDIN_ENV)
-        if not standin:
-            pytest.skip(
-                f"Windows runs only real programs: the installer stand-in is built from "
-                f"tests/standin/installer.c with mingw-w64 by .ci/windows-lane ({STANDIN_ENV})"
-            )
         orders = f"\nINNOVA-STANDIN\n{shop.install_dir}\n{writes or version}\n{code}\n"
-        setup.write_bytes(Path(standin).read_bytes() + orders.encode())
+        program = standin(STANDIN_INSTALLER_ENV, "installer.c").read_bytes()
+        setup.write_bytes(program + orders.encode())
     else:
         setup.write_text(
             INSTALLER.format(target=shop.install_dir, version=writes or version, code=code)
         )
     spec = ReleaseSpec(
         product="tpv", version=version, channel="stable", notes_es="es", notes_en="en",
-        installer=InstallerSpec(setup, ("/S",), success_exit_codes=(0,), reboot_exit_codes=(42,)),
+        installer=InstallerSpec(
+            setup, ("/S",), success_exit_codes=(0,), reboot_exit_codes=(REBOOT_CODE,)
+        ),
     )  # fmt: skip
     shop.feed.repo.add_release(spec)
     shop.feed.repo.publish(shop.feed.keyring)

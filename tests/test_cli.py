@@ -21,7 +21,7 @@ import pytest
 from packaging.version import Version
 
 from tests.apps import install_app
-from tests.shopkit import Shop, package_path, publish_installer, write_config
+from tests.shopkit import REBOOT_CODE, Shop, package_path, publish_installer, write_config
 from updater.cli.exitcodes import Exit
 from updater.preferences import OpeningHours
 from updater.schedule import PollState, PollStore
@@ -75,7 +75,7 @@ def test_silent_update_is_0_and_says_what_happened(shop: Shop) -> None:
 
 
 def test_update_with_a_reboot_pending_is_3010(shop: Shop) -> None:
-    publish_installer(shop, "1.5.0", code=42)  # the feed declares 42 as "reboot needed"
+    publish_installer(shop, "1.5.0", code=REBOOT_CODE)  # declared "restart needed"
     result = run(shop, "update", "--silent")
     assert result.returncode == code(Exit.REBOOT_REQUIRED), result.stderr
     assert "Restart the PC" in result.stdout

@@ -1,5 +1,8 @@
 """updater.platform.windows against the real Windows API (the Windows lane, and the
-GitHub Actions Windows runner): the registry, share modes, files in use, sessions.
+GitHub Actions Windows runner): the registry in both views and its export/import round
+trip, version resources of a real program, share modes, files in use, sessions.
+WM_CLOSE to a real windowed program is in test_platform.py; msiexec-style exit codes
+from a real installer program in test_service.py and test_cli.py.
 
 The POSIX twin and the Windows module's pure logic are tested in test_platform.py and
 test_machine.py; these need Windows itself (under Wine, or the real thing).
@@ -7,6 +10,7 @@ test_machine.py; these need Windows itself (under Wine, or the real thing).
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import textwrap
@@ -16,14 +20,21 @@ from pathlib import Path
 
 import pytest
 
+from tests.apps import STANDIN_INSTALLER_ENV, install_app, standin
+from updater.platform.windows import (
+    KEY_WOW64_32KEY,
+    KEY_WOW64_64KEY,
+    UNINSTALL_KEY,
+    WindowsPlatform,
+    is_sharing_violation,
+)
+
 pytestmark = pytest.mark.skipif(
     sys.platform != "win32", reason="the Windows API itself (runs in the Windows lane)"
 )
 
 if sys.platform == "win32":
     import winreg
-
-    from updater.platform.windows import UNINSTALL_KEY, WindowsPlatform, is_sharing_violation
 
 #: Holds ``argv[1]`` open (as programs do: shared read and write, not delete) until its
 #: standard input closes.
@@ -109,3 +120,84 @@ def test_replacing_a_file_in_use_is_a_sharing_violation_worth_retrying(held: Pat
         held.unlink()  # what a swap over a program's open file runs into
     assert is_sharing_violation(caught.value), caught.value
     assert held.read_bytes().startswith(b"MZ\0")  # unchanged
+
+
+@pytest.fixture
+def machine_entry() -> Iterator[str]:
+    """A name for an uninstall entry under HKLM; every view of it is removed afterwards."""
+    name = f"InnovaTest-{uuid.uuid4().hex[:8]}_is1"
+    yield name
+    for view in (KEY_WOW64_64KEY, KEY_WOW64_32KEY):
+        with contextlib.suppress(FileNotFoundError):
+            winreg.DeleteKeyEx(winreg.HKEY_LOCAL_MACHINE, f"{UNINSTALL_KEY}\\{name}", view)
+
+
+def write_machine_entry(name: str, view: int, version: str) -> None:
+    access = winreg.KEY_WRITE | view
+    with winreg.CreateKeyEx(
+        winreg.HKEY_LOCAL_MACHINE, f"{UNINSTALL_KEY}\\{name}", 0, access
+    ) as key:
+        winreg.SetValueEx(key, "DisplayVersion", 0, winreg.REG_SZ, version)
+        winreg.SetValueEx(key, "DisplayName", 0, winreg.REG_SZ, "InnovaCommerce TPV (test)")
+
+
+def test_a_32_bit_installers_entry_is_found_and_the_64_bit_view_comes_first(
+    machine_entry: str,
+) -> None:
+    """A 32-bit installer (Inno Setup's) writes to the 32-bit view of HKLM; the
+    updater is 64-bit and must look there too."""
+    platform = WindowsPlatform()
+    write_machine_entry(machine_entry, KEY_WOW64_32KEY, "4.1.0")
+    assert platform.read_registry_version(machine_entry) == "4.1.0"
+    write_machine_entry(machine_entry, KEY_WOW64_64KEY, "4.2.0")
+    assert platform.read_registry_version(machine_entry) == "4.2.0"
+
+
+@pytest.mark.parametrize(
+    ("view", "flag"), [(KEY_WOW64_64KEY, "/reg:64"), (KEY_WOW64_32KEY, "/reg:32")], ids=["64", "32"]
+)
+def test_the_uninstall_entry_survives_reg_export_and_import(
+    machine_entry: str, tmp_path: Path, view: int, flag: str
+) -> None:
+    """What a snapshot keeps of an installer-managed program, and a rollback puts back:
+    the entry is exported with reg.exe from the view it is in, deleted (as an installer
+    or its uninstaller would), and imported into that same view."""
+    platform = WindowsPlatform()
+    write_machine_entry(machine_entry, view, "4.1.0")
+    saved = tmp_path / "uninstall.reg"
+
+    assert platform.export_uninstall_entry(machine_entry, saved) == flag
+    assert saved.read_bytes().startswith(b"\xff\xfeW\x00i\x00n\x00")  # reg.exe's UTF-16
+    winreg.DeleteKeyEx(winreg.HKEY_LOCAL_MACHINE, f"{UNINSTALL_KEY}\\{machine_entry}", view)
+    assert platform.read_registry_version(machine_entry) is None
+
+    platform.import_uninstall_entry(saved, flag)
+    assert platform.read_registry_version(machine_entry) == "4.1.0"
+    other = KEY_WOW64_32KEY if view == KEY_WOW64_64KEY else KEY_WOW64_64KEY
+    with pytest.raises(FileNotFoundError):  # back in its own view, not the other one
+        winreg.OpenKeyEx(
+            winreg.HKEY_LOCAL_MACHINE, f"{UNINSTALL_KEY}\\{machine_entry}", 0,
+            winreg.KEY_READ | other,
+        )  # fmt: skip
+
+
+def test_no_entry_to_export_and_a_broken_file_to_import(tmp_path: Path) -> None:
+    platform = WindowsPlatform()
+    missing = f"InnovaTest-{uuid.uuid4().hex[:8]}_is1"
+    assert platform.export_uninstall_entry(missing, tmp_path / "none.reg") is None
+    broken = tmp_path / "broken.reg"
+    broken.write_text("not a registry file")
+    with pytest.raises(OSError):
+        platform.import_uninstall_entry(broken, "/reg:64")
+
+
+def test_the_file_version_of_a_real_program(tmp_path: Path) -> None:
+    """The version resource that tests/standin/app.rc gives the windowed stand-in."""
+    app = install_app(tmp_path / "TPV")
+    platform = WindowsPlatform()
+    assert platform.read_file_version(app.exe) == "4.2.0.17"
+    plain = standin(STANDIN_INSTALLER_ENV, "installer.c")  # built with no version resource
+    assert platform.read_file_version(plain) is None
+    not_a_program = tmp_path / "notes.txt"
+    not_a_program.write_text("hello")
+    assert platform.read_file_version(not_a_program) is None

@@ -19,6 +19,8 @@ from tests.enginekit import tree
 from tests.feedserver import feed_server
 from tests.nginx import nginx_server
 from tests.shopkit import (
+    FAILURE_CODE,
+    REBOOT_CODE,
     Shop,
     make_tpv,
     package_path,
@@ -237,7 +239,7 @@ def test_installer_package_updates_in_place(shop: Shop) -> None:
 
 
 def test_installer_reboot_code_is_success_with_a_reboot_pending(shop: Shop) -> None:
-    publish_installer(shop, "1.5.0", code=42)
+    publish_installer(shop, "1.5.0", code=REBOOT_CODE)
     result = shop.service.update("tpv")
     assert result.outcome == "updated" and result.reboot_required
 
@@ -245,10 +247,10 @@ def test_installer_reboot_code_is_success_with_a_reboot_pending(shop: Shop) -> N
 def test_failed_installer_is_rolled_back_exactly(shop: Shop) -> None:
     """The installer changed files, then failed: everything is put back."""
     old_program, old_data = tree(shop.install_dir), tree(shop.data_dir)
-    publish_installer(shop, "1.5.0", code=67)
+    publish_installer(shop, "1.5.0", code=FAILURE_CODE)
     with pytest.raises(RolledBackError) as caught:
         shop.service.update("tpv")
-    assert "exit code 67" in (caught.value.hint or "")
+    assert f"exit code {FAILURE_CODE}" in (caught.value.hint or "")
     assert tree(shop.install_dir) == old_program
     assert tree(shop.data_dir) == old_data
     assert shop.service.snapshots("tpv") == []
