@@ -201,3 +201,34 @@ def test_the_file_version_of_a_real_program(tmp_path: Path) -> None:
     not_a_program = tmp_path / "notes.txt"
     not_a_program.write_text("hello")
     assert platform.read_file_version(not_a_program) is None
+
+
+def test_running_programs_are_found_when_psutil_cannot_read_their_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """psutil's image path call is refused on some systems (always under Wine 8) with a
+    plain OSError: the platform then asks QueryFullProcessImageNameW, and one process
+    that cannot be asked does not end the search."""
+    import psutil
+
+    app = install_app(tmp_path / "TPV")
+    running = subprocess.Popen(
+        app.argv("normal"), stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert running.stdout is not None and running.stdout.readline().strip() == "ready"
+
+        def refused(self: psutil.Process) -> str:
+            error = OSError(22, "Invalid parameter")
+            error.winerror = 87  # type: ignore[attr-defined]
+            raise error
+
+        monkeypatch.setattr(psutil.Process, "exe", refused)
+        [found] = WindowsPlatform().find_processes(app.exe.parent)
+        assert found.pid == running.pid
+        assert found.exe.name.lower() == app.exe.name.lower()
+    finally:
+        running.kill()
+        running.wait(timeout=30)
+        if running.stdout:
+            running.stdout.close()

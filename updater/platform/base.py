@@ -320,6 +320,27 @@ class PsutilPlatform:
         """Whether a failed rename may succeed if tried again a moment later."""
         return isinstance(exc, PermissionError)
 
+    def _process_name(self, proc: psutil.Process) -> str | None:
+        """What the OS calls ``proc``; ``None`` when it does not say (on Windows psutil
+        reads the name from the image path, which may be refused: see
+        :meth:`_image_path`)."""
+        try:
+            return proc.name() or None
+        except (psutil.Error, OSError):
+            return None
+
+    def _image_path(self, proc: psutil.Process) -> str | None:
+        """The program file ``proc`` runs, ``None`` when the OS does not tell.
+
+        Raises:
+            psutil.NoSuchProcess, psutil.AccessDenied: as ``proc.exe()`` does (psutil's
+            errors are not ``OSError``).
+        """
+        try:
+            return proc.exe() or None
+        except OSError:  # an error psutil does not translate: nothing to go on
+            return None
+
     def find_locked_file(self, root: Path) -> Path | None:
         return None
 
@@ -339,13 +360,14 @@ class PsutilPlatform:
         own = os.getpid()
         found: list[ProcessInfo] = []
         resolved_cache: dict[str, str] = {}
-        for proc in psutil.process_iter(["name", "exe", "create_time", "status"]):
+        for proc in psutil.process_iter(["create_time", "status"]):
             try:
                 info = proc.info
-                exe = info.get("exe")
-                if proc.pid == own or not exe or info.get("status") == psutil.STATUS_ZOMBIE:
+                if proc.pid == own or info.get("status") == psutil.STATUS_ZOMBIE:
                     continue
-                exe = str(exe)
+                exe = self._image_path(proc)
+                if not exe:
+                    continue
                 if not any(self.is_inside(exe, root) for root in roots):
                     if exe not in resolved_cache:
                         resolved_cache[exe] = _resolved(exe)
@@ -355,7 +377,7 @@ class PsutilPlatform:
                 found.append(
                     ProcessInfo(
                         pid=proc.pid,
-                        name=str(info.get("name") or Path(exe).name),
+                        name=self._process_name(proc) or Path(exe).name,
                         exe=Path(exe),
                         started=info.get("create_time"),
                     )

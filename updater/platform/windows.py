@@ -21,6 +21,9 @@ Windows specifics handled here:
   file, Explorer showing a folder) makes a rename fail with a sharing violation for a
   moment; such renames are retried, and :meth:`WindowsPlatform.find_locked_file`
   names the file in use by opening files with share mode 0.
+* A process's program file comes from psutil, else from ``QueryFullProcessImageNameW``
+  when psutil's system call is refused (Wine always refuses it), so that one process
+  that cannot be asked does not end the search for the running programs.
 * NTFS journals its metadata, so a completed rename survives a power cut without a
   folder ``fsync`` (which Windows does not offer); :meth:`fsync_dir` does nothing.
 """
@@ -66,6 +69,7 @@ __all__ = [
 ERROR_ACCESS_DENIED = 5
 ERROR_SHARING_VIOLATION = 32
 ERROR_LOCK_VIOLATION = 33
+PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
 WM_CLOSE = 0x0010
 KEY_READ = 0x20019
 KEY_WOW64_64KEY = 0x0100
@@ -428,6 +432,38 @@ def _open_exclusively(path: str, directory: bool) -> int:
     return 0
 
 
+def _query_image_path(pid: int) -> str | None:
+    """``QueryFullProcessImageNameW`` of process ``pid``: its program file, ``None`` when
+    the process cannot be opened or asked (ended, or another account's)."""
+    if sys.platform != "win32":
+        raise NotImplementedError("QueryFullProcessImageNameW exists only on Windows")
+    import ctypes
+    from ctypes import wintypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    kernel32.OpenProcess.argtypes = [wintypes.DWORD, wintypes.BOOL, wintypes.DWORD]
+    kernel32.OpenProcess.restype = wintypes.HANDLE
+    kernel32.QueryFullProcessImageNameW.argtypes = [
+        wintypes.HANDLE,
+        wintypes.DWORD,
+        wintypes.LPWSTR,
+        ctypes.POINTER(wintypes.DWORD),
+    ]
+    kernel32.QueryFullProcessImageNameW.restype = wintypes.BOOL
+    kernel32.CloseHandle.argtypes = [wintypes.HANDLE]
+    handle = kernel32.OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, False, pid)
+    if not handle:
+        return None
+    try:
+        buffer = ctypes.create_unicode_buffer(32768)
+        size = wintypes.DWORD(len(buffer))
+        if not kernel32.QueryFullProcessImageNameW(handle, 0, buffer, ctypes.byref(size)):
+            return None
+        return buffer.value or None
+    finally:
+        kernel32.CloseHandle(handle)
+
+
 def _session_id() -> int:
     """``ProcessIdToSessionId`` of this process: the session its windows belong to."""
     if sys.platform != "win32":
@@ -564,6 +600,18 @@ class WindowsPlatform(PsutilPlatform):
 
     def _is_retryable(self, exc: OSError) -> bool:
         return is_sharing_violation(exc)
+
+    def _image_path(self, proc: psutil.Process) -> str | None:
+        """psutil's answer, else ``QueryFullProcessImageNameW``'s.
+
+        psutil asks ``NtQuerySystemInformation(SystemProcessIdInformation)``, which some
+        systems refuse with ERROR_INVALID_PARAMETER (Wine 8 always does); psutil passes
+        that on as a plain ``OSError``, which would otherwise end the whole search.
+        """
+        try:
+            return proc.exe() or None
+        except OSError:
+            return _query_image_path(proc.pid)
 
     def pending_reboot(self) -> bool | None:
         """Whether any mark of :data:`REBOOT_PENDING` is set."""
