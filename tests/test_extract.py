@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.links import symlink
 from tests.zipkit import Entry, entry_info, make_zip
 from updater import archive
 from updater.archive import ExtractLimits, ProgressCallback, extract_zip, verify_tree
@@ -487,10 +488,7 @@ def test_existing_file_or_dangling_link_as_destination_is_refused(tmp_path: Path
     assert str(as_file) in refused(lambda: extract_zip(zip_path, as_file, listing(entries))).message
     assert as_file.read_bytes() == b"mine"
     link = tmp_path / "link"
-    try:
-        link.symlink_to(tmp_path / "nowhere")
-    except OSError:
-        pytest.skip("symbolic links are not available")
+    symlink(link, tmp_path / "nowhere")
     assert str(link) in refused(lambda: extract_zip(zip_path, link, listing(entries))).message
     assert link.is_symlink()
     assert not (tmp_path / "nowhere").exists()
@@ -507,10 +505,7 @@ def test_a_link_planted_during_extraction_is_not_followed(tmp_path: Path) -> Non
         if done and not os.path.lexists(dest / "b.txt"):
             (dest / "b.txt").symlink_to(victim)
 
-    try:
-        (tmp_path / "probe").symlink_to(victim)
-    except OSError:
-        pytest.skip("symbolic links are not available")
+    symlink(tmp_path / "probe", victim)  # or skip: no links to plant here
     error = refused_extraction(zip_path, dest, listing(entries), progress=plant)
     assert "b.txt" in error.message
     assert isinstance(error.__cause__, FileExistsError)
@@ -574,7 +569,7 @@ def test_cleanup_removes_read_only_entries(tmp_path: Path) -> None:
     outside = tmp_path / "outside.txt"
     outside.write_bytes(b"x")
     outside.chmod(0o444)
-    (root / "link").symlink_to(outside)
+    symlink(root / "link", outside)
     archive.remove_tree(root)
     assert not root.exists()
     assert stat.S_IMODE(outside.stat().st_mode) == 0o444  # a link's target is not touched
@@ -672,10 +667,7 @@ def test_verify_tree_refuses_links(
         outside.write_bytes(b"a")
     elif target_kind == "folder":
         outside.mkdir()
-    try:
-        (root / "lib" / "linked").symlink_to(outside, target_is_directory=target_kind == "folder")
-    except OSError:
-        pytest.skip("symbolic links are not available")
+    symlink(root / "lib" / "linked", outside, directory=target_kind == "folder")
     error = refused(lambda: verify_tree(root, expected))
     assert_names(error, "lib/linked")
 
@@ -687,10 +679,7 @@ def test_verify_tree_refuses_a_listed_file_replaced_by_a_link(
     copy = tmp_path / "copy.txt"
     copy.write_bytes(b"a")  # same content as a.txt
     (root / "a.txt").unlink()
-    try:
-        (root / "a.txt").symlink_to(copy)
-    except OSError:
-        pytest.skip("symbolic links are not available")
+    symlink(root / "a.txt", copy)
     assert_names(refused(lambda: verify_tree(root, expected)), "a.txt")
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.links import symlink
 from updater.archive import read_zip_listing
 from updater.errors import ArchiveError, ManifestError, PublishError
 from updater.publish.pack import (
@@ -164,7 +165,7 @@ def test_pack_leaves_no_temporary_files(tmp_path: Path) -> None:
 def test_symlinks_in_the_build_are_refused(tmp_path: Path, kind: str) -> None:
     root = make_tree(tmp_path / "build")
     target = {"file": root / "app.exe", "directory": root / "lib", "dangling": root / "gone"}[kind]
-    (root / "lib" / "link").symlink_to(target)
+    symlink(root / "lib" / "link", target)
     for call in (
         lambda: scan_directory(root),
         lambda: pack_directory(root, tmp_path / "out.zip"),

@@ -24,6 +24,7 @@ import psutil
 import pytest
 
 from tests.apps import Launcher, install_app
+from tests.links import symlink
 from updater.errors import FileLockedError
 from updater.platform import ProcessInfo, backoff_delays, current
 from updater.platform.posix import PosixPlatform
@@ -120,13 +121,12 @@ def test_find_processes_finds_the_app_running_from_the_folder(
     assert pids(current.find_processes(tmp_path / "Apps")) == {proc.pid, outsider.pid}
 
 
-@posix_only("symbolic links: Wine 8 makes none; Windows needs a privilege to make one")
 def test_find_processes_resolves_symlinked_and_relative_install_dirs(
     app: Launcher, spawn: Spawn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     proc = spawn(app)
     link = tmp_path / "shortcut"
-    link.symlink_to(app.exe.parent, target_is_directory=True)
+    symlink(link, app.exe.parent, directory=True)
 
     assert pids(current.find_processes(link)) == {proc.pid}
     assert pids(current.find_processes(link / ".." / "Apps" / "TPV")) == {proc.pid}

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.enginekit import Machine, make_machine, tree
+from tests.links import symlink
 from updater.errors import ArchiveError, FileLockedError, InstallError, StorageError
 from updater.filelist import FileList
 from updater.observer import NullObserver, Step
@@ -141,7 +142,7 @@ def test_corrupted_package_changes_nothing(machine: Machine) -> None:
 
 def test_snapshot_failure_changes_nothing(machine: Machine) -> None:
     """A data path holding a link cannot be proven restorable: refuse before any move."""
-    (machine.data_dir / "link").symlink_to(machine.install_dir)
+    symlink(machine.data_dir / "link", machine.install_dir, directory=True)
     machine = dataclasses.replace(machine, old_data=tree(machine.data_dir))
     tx = begin(machine)
     tx.stage(machine.package, machine.file_list)
