@@ -22,6 +22,7 @@ from packaging.version import Version
 
 from tests.apps import install_app
 from tests.shopkit import REBOOT_CODE, Shop, package_path, publish_installer, write_config
+from tests.wine import not_under_wine
 from updater.cli.exitcodes import Exit
 from updater.preferences import OpeningHours
 from updater.schedule import PollState, PollStore
@@ -88,21 +89,57 @@ def test_another_update_in_progress_is_1618(shop: Shop) -> None:
     assert "Another update is in progress" in result.stderr
 
 
+@not_under_wine("GenerateConsoleCtrlEvent fails, so CTRL_BREAK_EVENT cannot be sent")
 def test_cancelled_is_1602(shop: Shop) -> None:
+    """Ctrl+C on POSIX (SIGINT); on Windows CTRL_BREAK_EVENT to the updater's process
+    group, as a deployment tool stops a console program (Ctrl+C cannot be sent to
+    another process group there)."""
     shop.publish("1.0.1")
     shop.server.override(package_path(shop, "1.0.1"), drip=(100, 0.5))
+    windows = sys.platform == "win32"
     process = subprocess.Popen(
         [str(SCRIPT), "update", "--config", str(shop.config_path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "INNOVA_LANG": "en"},
+        creationflags=subprocess.CREATE_NEW_PROCESS_GROUP if windows else 0,
     )  # fmt: skip
     assert process.stdout is not None
     for line in process.stdout:
         if "Downloading" in line:
             break
     time.sleep(0.5)  # inside the download
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=30) == code(Exit.CANCELLED)
+    process.send_signal(signal.CTRL_BREAK_EVENT if windows else signal.SIGINT)
+    assert process.wait(timeout=30) == code(Exit.CANCELLED), process.stderr
+    assert process.stderr is not None
+    assert "The update was cancelled; nothing was changed." in process.stderr.read()
+    assert (shop.install_dir / "VERSION").read_text() == "1.0.0\n"
+
+
+#: Runs the CLI's entry point and, once the download is under way, raises SIGBREAK in
+#: the process: what Ctrl+Break, or CTRL_BREAK_EVENT from another program, delivers.
+BREAK_DURING_UPDATE = """
+import signal, sys, threading, time
+from updater.cli.main import main
+def brk():
+    time.sleep(float(sys.argv[2]))
+    signal.raise_signal(signal.SIGBREAK)
+threading.Thread(target=brk, daemon=True).start()
+sys.exit(main(["update", "--config", sys.argv[1]]))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "win32", reason="SIGBREAK (Ctrl+Break) is Windows'")
+def test_ctrl_break_cancels_like_ctrl_c(shop: Shop) -> None:
+    shop.publish("1.0.1")
+    shop.server.override(package_path(shop, "1.0.1"), drip=(100, 0.5))
+    result = subprocess.run(
+        [sys.executable, "-c", BREAK_DURING_UPDATE, str(shop.config_path), "3"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "INNOVA_LANG": "en"},
+    )  # fmt: skip
+    assert result.returncode == code(Exit.CANCELLED), result.stdout + result.stderr
+    assert "Downloading" in result.stdout
+    assert "The update was cancelled; nothing was changed." in result.stderr
+    assert (shop.install_dir / "VERSION").read_text() == "1.0.0\n"
 
 
 def test_usage_and_configuration_errors_are_20(shop: Shop, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -745,7 +746,16 @@ COMMANDS: dict[str, Callable[[UpdaterService, argparse.Namespace], Result]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _cancel_on_ctrl_break()
     return run(argv)
+
+
+def _cancel_on_ctrl_break() -> None:
+    """On Windows, Ctrl+Break (and the CTRL_BREAK_EVENT with which a deployment tool
+    stops a console program) cancels as Ctrl+C does, instead of ending the process on
+    the spot: what was changed is put back and the exit code is 1602."""
+    if sys.platform == "win32":
+        signal.signal(signal.SIGBREAK, signal.default_int_handler)
 
 
 if __name__ == "__main__":
