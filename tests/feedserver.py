@@ -146,8 +146,13 @@ class _Handler(BaseHTTPRequestHandler):
             status,
             _merge({"Content-Type": "application/octet-stream", "Connection": "close"}, extra),
         )
+        # Raw sends with a timeout, not a blocking write: a send blocked on a client that
+        # stopped reading is not woken by stop()'s shutdown() on Windows, only on POSIX.
+        # Partial sends need no care: the body is the same byte for ever.
+        self.connection.settimeout(_POLL_SECONDS)
         while not self.server.feed._stopping.is_set():
-            self.wfile.write(_ENDLESS_CHUNK)
+            with contextlib.suppress(TimeoutError):
+                self.connection.send(_ENDLESS_CHUNK)
 
     def _wait(self, seconds: float) -> bool:
         """Sleep ``seconds``; False as soon as the server stops or the client leaves."""

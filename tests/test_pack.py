@@ -160,7 +160,6 @@ def test_pack_leaves_no_temporary_files(tmp_path: Path) -> None:
 # --- what the packer refuses ---------------------------------------------------------------
 
 
-@posix_only
 @pytest.mark.parametrize("kind", ["file", "directory", "dangling"])
 def test_symlinks_in_the_build_are_refused(tmp_path: Path, kind: str) -> None:
     root = make_tree(tmp_path / "build")
@@ -188,6 +187,9 @@ def test_unsafe_names_in_the_build_are_refused(tmp_path: Path, name: str) -> Non
         (root / name).write_bytes(b"x")
     except OSError:
         pytest.skip("this file system cannot even create the name")
+    if Path(name).name not in {entry.name for entry in (root / name).parent.iterdir()}:
+        # Windows writes "aux.txt" to the AUX device and drops a trailing dot.
+        pytest.skip("this file system cannot hold the name (it made something else of it)")
     error = refused(PublishError, lambda: scan_directory(root))
     assert repr(name) in error.message
     assert isinstance(error.__cause__, ArchiveError)
