@@ -220,7 +220,7 @@ def build_installer(bundle: Path, dist: Path, signing: Signing | None) -> Path |
     if iscc is None:
         print("Inno Setup (ISCC.exe) not found: the installer was not built.", file=sys.stderr)
         return None
-    run([iscc, f"/DAppVersion={version()}", f"/DSourceDir={bundle}", f"/O{dist}", str(ISS)])
+    run([iscc, "/Q", f"/DAppVersion={version()}", f"/DSourceDir={bundle}", f"/O{dist}", str(ISS)])
     setup = dist / f"InnovaCommerceUpdater-Setup-{version()}.exe"
     if sys.platform == "win32":
         sign([setup], signing)

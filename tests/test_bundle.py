@@ -1,6 +1,10 @@
 """The PyInstaller one-folder bundle, built for real on this machine, runs the updater:
 its CLI checks a real feed and its tray program starts (offscreen Qt has no tray, which
-it says). Also the build script's signing rules (signtool itself needs Windows)."""
+it says). Also the build script's signing rules (signtool itself needs Windows).
+
+On Windows (the Windows lane, under Wine, and the Windows workflow) the build also
+compiles the Inno Setup script when ISCC.exe is found (``INNOVA_ISCC``), and the setup
+it makes is installed silently, used, and uninstalled, end to end."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from types import ModuleType
 
 import pytest
 
+from tests.enginekit import tree
 from tests.shopkit import Shop
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,18 +38,29 @@ def load_build_script() -> ModuleType:
 build = load_build_script()
 
 
+WINDOWS = sys.platform == "win32"
+
+
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """What installer/build.py makes: the bundle, and on Windows the setup program."""
     out = tmp_path_factory.mktemp("bundle")
     result = subprocess.run(
         [sys.executable, str(ROOT / "installer" / "build.py"), "--dist", str(out / "dist"),
          "--work", str(out / "work")],
-        capture_output=True, text=True, timeout=900, cwd=ROOT,
+        capture_output=True, text=True, timeout=1200, cwd=ROOT,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    folder = out / "dist" / "InnovaCommerceUpdater"
-    assert "Not Windows: programs are not signed" in result.stdout
-    yield folder
+    if WINDOWS:
+        assert "NOT SIGNED" in result.stderr  # no certificate here, and it says so
+    else:
+        assert "Not Windows: programs are not signed" in result.stdout
+    yield out / "dist"
+
+
+@pytest.fixture
+def bundle(dist: Path) -> Path:
+    return dist / "InnovaCommerceUpdater"
 
 
 def run(program: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -148,8 +164,11 @@ def test_an_environment_that_is_not_the_lock_is_not_bundled(
     assert not dist.exists()  # nothing was built
 
 
-def test_the_test_environment_is_the_lock_the_linux_bundle_is_built_from() -> None:
-    assert build.LOCK == ROOT / "requirements" / "test.txt"
+def test_the_test_environment_holds_the_lock_the_bundle_is_built_from() -> None:
+    """On Linux the bundle is built from the test lock; on Windows from the bundle's
+    own lock, which the Windows test lock contains (both are cut from uv.lock)."""
+    bundle_lock = "windows-bundle.txt" if WINDOWS else "test.txt"
+    assert ROOT / "requirements" / bundle_lock == build.LOCK
     assert build.unlocked_packages(build.LOCK) == []
 
 
@@ -193,3 +212,114 @@ def test_the_inno_setup_script_uses_what_exists() -> None:
         assert f'"{program}.exe"' in iss
     assert "InnovaCommerceUpdater-Setup-{#AppVersion}" in iss
     assert build.ISS.name == "innova-updater.iss"
+
+
+# --- the setup program, end to end (Windows) --------------------------------------------
+
+APP_NAME = "InnovaCommerce Updater"
+UNINSTALL_ENTRY = "{6B7C2E0A-3D51-4C1B-9A57-2F6E2B1D8C40}_is1"
+RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
+UNINSTALL_ENTRY_KEY = r"Software\Microsoft\Windows\CurrentVersion\Uninstall"
+
+
+@pytest.fixture
+def setup_program(dist: Path) -> Path:
+    found = sorted(dist.glob("InnovaCommerceUpdater-Setup-*.exe"))
+    if not found:
+        pytest.skip(
+            "Inno Setup's compiler (ISCC.exe) was not found, so the build made no setup "
+            "program: .ci/windows-lane takes it from the npm registry (INNOVA_ISCC)"
+        )
+    return found[-1]
+
+
+def machine_registry(subkey: str, value: str | None) -> object:
+    """A value under HKLM (64-bit view, then the 32-bit one where Inno Setup's 32-bit
+    setup writes), or ``None``; ``value=None`` asks whether the key exists."""
+    import winreg
+
+    for view in (winreg.KEY_WOW64_64KEY, winreg.KEY_WOW64_32KEY):
+        try:
+            with winreg.OpenKeyEx(
+                winreg.HKEY_LOCAL_MACHINE, subkey, 0, winreg.KEY_READ | view
+            ) as key:
+                return True if value is None else winreg.QueryValueEx(key, value)[0]
+        except FileNotFoundError:
+            continue
+    return None
+
+
+def wait_until_gone(path: Path, timeout: float) -> bool:
+    """Inno Setup's uninstaller runs from a copy of itself and returns at once."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while path.exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not WINDOWS, reason="a Windows setup program (Inno Setup)")
+def test_the_setup_installs_an_updater_that_updates_restores_and_uninstalls_cleanly(
+    setup_program: Path, shop: Shop, tmp_path: Path
+) -> None:
+    """As an IT technician deploys it: a silent setup with the shop's configuration; the
+    installed CLI checks the PC, updates the TPV from a real feed on 127.0.0.1 and
+    restores it; the silent uninstall removes the updater and nothing of the
+    operator's (configuration, root file, the TPV, the shop's data)."""
+    shop.publish("1.0.1")
+    root = Path(str(shop.service.config.feed.root))
+    operators = {path: path.read_bytes() for path in (shop.config_path, root)}
+    program, data = tree(shop.install_dir), tree(shop.data_dir)
+    app = Path(os.environ["PROGRAMFILES"]) / APP_NAME
+    assert not app.exists(), "an updater is installed already: this test needs a clean PC"
+
+    log = tmp_path / "setup.log"
+    installed = subprocess.run(
+        [str(setup_program), "/VERYSILENT", "/SUPPRESSMSGBOXES", "/NORESTART",
+         f"/CONFIG={shop.config_path}", "/UPDATEHOUR=02:30", f"/LOG={log}"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    setup_log = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+    cli = app / "innova-update.exe"
+    try:
+        assert installed.returncode == 0, setup_log
+        assert "setup-machine failed" not in setup_log, setup_log
+        assert (app / "innova-update-tray.exe").is_file()
+        assert machine_registry(RUN_KEY, APP_NAME) == f'"{app / "innova-update-tray.exe"}"'
+        assert machine_registry(rf"{UNINSTALL_ENTRY_KEY}\{UNINSTALL_ENTRY}", "DisplayName")
+
+        # No --config: the machine configuration the setup installed.
+        doctor = run(cli, "doctor", "--json")
+        report = json.loads(doctor.stdout)
+        assert {"config", "feed", "disk"} <= {
+            check["id"] for check in report["checks"] if check["ok"]
+        }, doctor.stdout + doctor.stderr
+        checked = run(cli, "check", "--json")
+        assert checked.returncode == 100, checked.stdout + checked.stderr
+        [product] = json.loads(checked.stdout)["products"]
+        assert product["offer"]["version"] == "1.0.1"
+        updated = run(cli, "update", "--silent")
+        assert updated.returncode == 0, updated.stdout + updated.stderr
+        assert (shop.install_dir / "VERSION").read_text() == "1.0.1\n"
+        restored = run(cli, "rollback", "tpv")
+        assert restored.returncode == 0, restored.stdout + restored.stderr
+        assert tree(shop.install_dir) == program
+        assert tree(shop.data_dir) == data
+    finally:
+        uninstaller = app / "unins000.exe"
+        if uninstaller.exists():
+            subprocess.run(
+                [str(uninstaller), "/VERYSILENT", "/SUPPRESSMSGBOXES"], timeout=300, check=False
+            )
+            assert wait_until_gone(uninstaller, timeout=300), "the uninstaller did not finish"
+    assert not cli.exists() and not (app / "innova-update-tray.exe").exists()
+    assert machine_registry(RUN_KEY, APP_NAME) is None
+    assert machine_registry(rf"{UNINSTALL_ENTRY_KEY}\{UNINSTALL_ENTRY}", None) is None
+    for path, content in operators.items():
+        assert path.read_bytes() == content, path
+    assert tree(shop.install_dir) == program
+    assert tree(shop.data_dir) == data

@@ -14,6 +14,7 @@ from random import Random
 
 import pytest
 
+from tests import disks
 from tests.apps import install_app
 from tests.enginekit import tree
 from tests.feedserver import feed_server
@@ -192,36 +193,35 @@ def test_observer_sees_the_pipeline(shop: Shop) -> None:
     ]  # fmt: skip
 
 
-def test_not_enough_disk_space_is_found_before_anything_changes(shop: Shop, tmp_path: Path) -> None:
-    disk = tmp_path / "small-disk"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small file system here: {mounted.stderr!r}")
-    try:
-        install = disk / "TPV"
-        shutil.copytree(shop.install_dir, install)
-        config = write_config(
-            tmp_path / "small.toml", url=shop.server.url, root=shop.service.config.feed.root,
-            install=install, data=shop.data_dir, state=shop.service.state.root,
-        )  # fmt: skip
-        service = UpdaterService(load_config(config))
-        build = make_tpv(tmp_path / "big-build", "3.0.0")
-        (build / "lib" / "big.bin").write_bytes(os.urandom(3 * 2**20))
-        shop.feed.repo.add_release(
-            ReleaseSpec(product="tpv", version="3.0.0", channel="stable", notes_es="es",
-                        notes_en="en", build_dir=build)
-        )  # fmt: skip
-        shop.feed.repo.publish(shop.feed.keyring)
-        before = tree(install)
-        with pytest.raises(PreflightError, match="Not enough disk space"):
-            service.update("tpv")
-        assert tree(install) == before
-        assert [p.name for p in disk.iterdir()] == ["TPV"]
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 2 MB disk (tests/disks.py)."""
+    yield from disks.small_disk(tmp_path / "small-disk", "2m")
+
+
+def test_not_enough_disk_space_is_found_before_anything_changes(
+    shop: Shop, tmp_path: Path, small_disk: Path
+) -> None:
+    disk = small_disk
+    install = disk / "TPV"
+    shutil.copytree(shop.install_dir, install)
+    config = write_config(
+        tmp_path / "small.toml", url=shop.server.url, root=shop.service.config.feed.root,
+        install=install, data=shop.data_dir, state=shop.service.state.root,
+    )  # fmt: skip
+    service = UpdaterService(load_config(config))
+    build = make_tpv(tmp_path / "big-build", "3.0.0")
+    (build / "lib" / "big.bin").write_bytes(os.urandom(3 * 2**20))
+    shop.feed.repo.add_release(
+        ReleaseSpec(product="tpv", version="3.0.0", channel="stable", notes_es="es",
+                    notes_en="en", build_dir=build)
+    )  # fmt: skip
+    shop.feed.repo.publish(shop.feed.keyring)
+    before = tree(install)
+    with pytest.raises(PreflightError, match="Not enough disk space"):
+        service.update("tpv")
+    assert tree(install) == before
+    assert [p.name for p in disk.iterdir()] == ["TPV"]
 
 
 # --- installer packages (exe/msi): on POSIX the platform twin runs them as shell scripts ---
