@@ -453,6 +453,19 @@ def test_windows_registry_lookups_read_both_views_of_hklm_first() -> None:
     assert registry_text(None) is None
 
 
+def test_windows_pending_renames_count_only_replacements() -> None:
+    from updater.platform.windows import renames_pending
+
+    deletions = "\\??\\C:\\Temp\\iu-1.tmp\\_unins.tmp\0\0\\??\\C:\\Temp\\iu-1.tmp\0\0\0"
+    assert not renames_pending(deletions)  # what Inno Setup's uninstaller leaves
+    replacement = "\\??\\C:\\TPV\\new.dll\0!\\??\\C:\\TPV\\tpv.dll\0\0"
+    assert renames_pending(replacement)
+    assert renames_pending(deletions[:-1] + replacement)  # a replacement after deletions
+    assert not renames_pending("")
+    assert not renames_pending("\0\0")
+    assert not renames_pending("\\??\\C:\\x")  # cut short: no destination at all
+
+
 def test_windows_rename_errors_worth_retrying() -> None:
     from updater.platform.windows import is_sharing_violation
 

@@ -232,3 +232,31 @@ def test_running_programs_are_found_when_psutil_cannot_read_their_path(
         running.wait(timeout=30)
         if running.stdout:
             running.stdout.close()
+
+
+@pytest.mark.parametrize(
+    ("operations", "pending"),
+    [
+        (["C:\\Temp\\iu.tmp\\_unins.tmp", "", "C:\\Temp\\iu.tmp", ""], False),
+        (["C:\\TPV\\new.dll", "!C:\\TPV\\tpv.dll"], True),
+        (["C:\\Temp\\old.tmp", "", "C:\\TPV\\new.dll", "!C:\\TPV\\tpv.dll"], True),
+    ],
+    ids=["deletions", "replacement", "both"],
+)
+def test_a_restart_is_pending_only_for_files_to_replace(
+    monkeypatch: pytest.MonkeyPatch, operations: list[str], pending: bool
+) -> None:
+    """Pending file operations read from a real REG_MULTI_SZ (winreg's own reading stops
+    at the first empty destination); an uninstaller deleting its temporary copy at the
+    next start does not make the doctor ask for a restart."""
+    import updater.platform.windows as windows
+
+    subkey = rf"Software\InnovaTest-{uuid.uuid4().hex[:8]}"
+    with winreg.CreateKey(winreg.HKEY_CURRENT_USER, subkey) as key:
+        winreg.SetValueEx(key, windows.PENDING_RENAMES, 0, winreg.REG_MULTI_SZ, operations)
+    try:
+        mark = ("HKEY_CURRENT_USER", subkey, windows.PENDING_RENAMES)
+        monkeypatch.setattr(windows, "REBOOT_PENDING", (mark,))
+        assert WindowsPlatform().pending_reboot() is pending
+    finally:
+        winreg.DeleteKey(winreg.HKEY_CURRENT_USER, subkey)

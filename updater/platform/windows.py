@@ -167,9 +167,13 @@ def installer_argv(installer: str, fmt: str, args: Sequence[str]) -> list[str]:
     return [installer, *args]
 
 
+#: The value in which Windows keeps the file operations of the next start.
+PENDING_RENAMES = "PendingFileRenameOperations"
+
 #: Where Windows records that a restart is pending (64-bit registry view):
 #: ``(hive, subkey, value)``, the key's existence when ``value`` is None, else a non-empty
-#: value (``PendingFileRenameOperations``: files to replace at the next start).
+#: value; for :data:`PENDING_RENAMES`, a file to replace at the next start
+#: (:func:`renames_pending`).
 REBOOT_PENDING: tuple[tuple[str, str, str | None], ...] = (
     (
         "HKEY_LOCAL_MACHINE",
@@ -181,12 +185,25 @@ REBOOT_PENDING: tuple[tuple[str, str, str | None], ...] = (
         r"SOFTWARE\Microsoft\Windows\CurrentVersion\WindowsUpdate\Auto Update\RebootRequired",
         None,
     ),
-    (
-        "HKEY_LOCAL_MACHINE",
-        r"SYSTEM\CurrentControlSet\Control\Session Manager",
-        "PendingFileRenameOperations",
-    ),
+    ("HKEY_LOCAL_MACHINE", r"SYSTEM\CurrentControlSet\Control\Session Manager", PENDING_RENAMES),
 )
+
+
+def renames_pending(data: str) -> bool:
+    """Whether :data:`PENDING_RENAMES`, as the raw text of its REG_MULTI_SZ, replaces a
+    file at the next start.
+
+    Its strings are pairs, a source and a destination; an empty destination deletes the
+    source (an uninstaller's own temporary copy, say). Deletions leave nothing in use
+    that the restart must finish, so they alone do not count.
+    """
+    items = data.split("\0")
+    for index in range(0, len(items), 2):
+        if not items[index]:  # a source is never empty: the end of the list
+            return False
+        if index + 1 < len(items) and items[index + 1]:
+            return True
+    return False
 
 
 def reg_view_flag(access: int) -> str:
@@ -498,6 +515,43 @@ def _registry_value(hive: str, subkey: str, access: int, name: str | None) -> ob
         return None
 
 
+def _registry_multi_sz(hive: str, subkey: str, access: int, name: str) -> str | None:
+    """A REG_MULTI_SZ value as its raw text, empty strings included (winreg's list stops
+    at the first empty string); ``None`` when there is no such value."""
+    if sys.platform != "win32":
+        raise NotImplementedError("the registry exists only on Windows")
+    import ctypes
+    import winreg
+    from ctypes import wintypes
+
+    advapi32 = ctypes.WinDLL("advapi32", use_last_error=True)
+    query = advapi32.RegQueryValueExW
+    query.argtypes = [
+        wintypes.HKEY, wintypes.LPCWSTR, ctypes.POINTER(wintypes.DWORD),
+        ctypes.POINTER(wintypes.DWORD), ctypes.c_void_p, ctypes.POINTER(wintypes.DWORD),
+    ]  # fmt: skip
+    query.restype = wintypes.LONG
+    hives = {
+        "HKEY_LOCAL_MACHINE": winreg.HKEY_LOCAL_MACHINE,
+        "HKEY_CURRENT_USER": winreg.HKEY_CURRENT_USER,
+    }
+    try:
+        key = winreg.OpenKey(hives[hive], subkey, 0, access)
+    except OSError:
+        return None
+    with key:
+        kind, size = wintypes.DWORD(), wintypes.DWORD()
+        handle = wintypes.HKEY(int(key))
+        if query(handle, name, None, ctypes.byref(kind), None, ctypes.byref(size)) != 0:
+            return None
+        buffer = ctypes.create_string_buffer(size.value)
+        if query(handle, name, None, None, buffer, ctypes.byref(size)) != 0:
+            return None
+    if kind.value != winreg.REG_MULTI_SZ:
+        return None
+    return buffer.raw[: size.value].decode("utf-16-le", errors="replace")
+
+
 def _read_registry(lookups: Sequence[tuple[str, str, int]]) -> str | None:
     """``DisplayVersion`` from the first of ``lookups`` that has one."""
     for hive, subkey, access in lookups:
@@ -509,11 +563,17 @@ def _read_registry(lookups: Sequence[tuple[str, str, int]]) -> str | None:
 
 def _registry_marks(marks: Sequence[tuple[str, str, str | None]]) -> bool:
     """Whether any of ``marks`` (see :data:`REBOOT_PENDING`) is set: the key exists, or
-    the value is not empty (an empty REG_MULTI_SZ leaves nothing to do at the next start)."""
-    return any(
-        _registry_value(hive, subkey, KEY_READ | KEY_WOW64_64KEY, name)
-        for hive, subkey, name in marks
-    )
+    the value is not empty (an empty REG_MULTI_SZ leaves nothing to do at the next start),
+    or, for :data:`PENDING_RENAMES`, a file is to be replaced."""
+    access = KEY_READ | KEY_WOW64_64KEY
+    for hive, subkey, name in marks:
+        if name == PENDING_RENAMES:
+            data = _registry_multi_sz(hive, subkey, access, name)
+            if data is not None and renames_pending(data):
+                return True
+        elif _registry_value(hive, subkey, access, name):
+            return True
+    return False
 
 
 def _file_version_dwords(exe: str) -> tuple[int, int] | None:
