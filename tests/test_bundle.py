@@ -22,6 +22,7 @@ import pytest
 
 from tests.enginekit import tree
 from tests.shopkit import Shop
+from updater.config import default_config_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -291,6 +292,7 @@ def test_the_setup_installs_an_updater_that_updates_restores_and_uninstalls_clea
         assert (app / "innova-update-tray.exe").is_file()
         assert machine_registry(RUN_KEY, APP_NAME) == f'"{app / "innova-update-tray.exe"}"'
         assert machine_registry(rf"{UNINSTALL_ENTRY_KEY}\{UNINSTALL_ENTRY}", "DisplayName")
+        assert default_config_path().read_bytes() == operators[shop.config_path]
 
         # No --config: the machine configuration the setup installed.
         doctor = run(cli, "doctor", "--json")
@@ -319,6 +321,7 @@ def test_the_setup_installs_an_updater_that_updates_restores_and_uninstalls_clea
     assert not cli.exists() and not (app / "innova-update-tray.exe").exists()
     assert machine_registry(RUN_KEY, APP_NAME) is None
     assert machine_registry(rf"{UNINSTALL_ENTRY_KEY}\{UNINSTALL_ENTRY}", None) is None
+    assert not default_config_path().exists()  # the machine's copy, not the operator's
     for path, content in operators.items():
         assert path.read_bytes() == content, path
     assert tree(shop.install_dir) == program

@@ -537,13 +537,14 @@ def test_an_update_started_from_the_cli_shows_in_the_tray(
         qtbot.waitUntil(lambda: (tray.tick(), tray.state == TrayState.WORKING)[1], timeout=WAIT_MS)
         # The tray names the process that holds the lock: the CLI itself ("innova-update"
         # here; "innova-update.exe" in the Windows bundle), or, on Windows with a pip
-        # install, the python.exe that pip's innova-update.exe launcher starts.
-        holder = psutil.Process(cli.pid)
-        if sys.platform == "win32" and holder.children():
-            [holder] = holder.children()
-        else:
-            assert holder.name() == "innova-update"
-        assert f": {holder.name()} (process {holder.pid})." in tray.icon.toolTip()
+        # install, the python.exe that pip's innova-update.exe launcher starts (through
+        # the venv's own python.exe launcher).
+        tooltip = tray.icon.toolTip()
+        launched = psutil.Process(cli.pid)
+        family = [launched, *launched.children(recursive=True)]
+        [holder] = [p for p in family if f": {p.name()} (process {p.pid})." in tooltip]
+        if sys.platform != "win32":
+            assert holder.pid == cli.pid and holder.name() == "innova-update", tooltip
         # The tray refuses to start a second update while the CLI's runs.
         tray.install("tpv", "1.0.1")
         progress = wait_outcome(qtbot, tray.progress)
