@@ -1,5 +1,5 @@
 """updater.health with real commands: exit codes, time-outs that kill a whole process tree,
-captured output, version files, and the health check's errors."""
+captured output, version files, and the health check's errors (on POSIX and Windows)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from updater.health import (
 )
 from updater.platform.posix import PosixPlatform
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX process groups")
+WINDOWS = sys.platform == "win32"
 
 PY = sys.executable
 
@@ -129,6 +129,11 @@ time.sleep(60)
     assert is_gone(int(wait_for_file(grandchild_pid)))
 
 
+@pytest.mark.skipif(
+    WINDOWS,
+    reason="not done on Windows yet: a process the command leaves running after it exits "
+    "is not found there (no process groups; it takes a Job object)",
+)
 def test_run_command_does_not_wait_for_nor_leave_a_background_process(tmp_path: Path) -> None:
     grandchild_pid = tmp_path / "grandchild.pid"
     # The background process inherits the output file: the call must still return when
@@ -155,7 +160,7 @@ def test_run_command_with_a_missing_executable(tmp_path: Path) -> None:
     assert not result.timed_out
     assert not result.ok
     assert "no-such-program" in result.output
-    assert "No such file" in result.output
+    assert ("[WinError 2]" if WINDOWS else "No such file") in result.output
 
 
 def test_run_command_with_a_file_that_is_not_executable(tmp_path: Path) -> None:
