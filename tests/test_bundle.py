@@ -276,7 +276,8 @@ def test_the_setup_installs_an_updater_that_updates_restores_and_uninstalls_clea
     operators = {path: path.read_bytes() for path in (shop.config_path, root)}
     program, data = tree(shop.install_dir), tree(shop.data_dir)
     app = Path(os.environ["PROGRAMFILES"]) / APP_NAME
-    assert not app.exists(), "an updater is installed already: this test needs a clean PC"
+    if app.exists():  # a developer's own PC: the test must not touch that install
+        pytest.skip(f"an updater is installed in {app}: this test installs and removes one")
 
     log = tmp_path / "setup.log"
     installed = subprocess.run(
