@@ -129,12 +129,9 @@ time.sleep(60)
     assert is_gone(int(wait_for_file(grandchild_pid)))
 
 
-@pytest.mark.skipif(
-    WINDOWS,
-    reason="not done on Windows yet: a process the command leaves running after it exits "
-    "is not found there (no process groups; it takes a Job object)",
-)
 def test_run_command_does_not_wait_for_nor_leave_a_background_process(tmp_path: Path) -> None:
+    """What the command leaves running when it exits ends with it: its process group on
+    POSIX, its job object on Windows."""
     grandchild_pid = tmp_path / "grandchild.pid"
     # The background process inherits the output file: the call must still return when
     # the command exits, and the leftover must be gone.

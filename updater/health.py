@@ -231,16 +231,16 @@ def run_command(
 ) -> CommandResult:
     """Run ``argv`` (no shell) for at most ``timeout`` seconds and report how it ended.
 
-    The command gets no input, runs in a process group of its own (without a console
-    window on Windows), and its output goes to a temporary file, so a program that
-    prints a lot never blocks and a background process that inherited the output
-    cannot keep the call waiting. ``env`` holds variables set on top of the updater's
-    own environment.
+    The command gets no input, runs in a process group (a job object on Windows) of
+    its own, without a console window on Windows, and its output goes to a temporary
+    file, so a program that prints a lot never blocks and a background process that
+    inherited the output cannot keep the call waiting. ``env`` holds variables set on
+    top of the updater's own environment.
 
     When the time runs out the command and every process it started are killed; when
-    it exits by itself, processes it left behind in its group are killed too (on
-    Windows, where there are no such groups, only on time-out). Nothing is left
-    running and the command is reaped. A command that cannot be started (no such
+    it exits by itself, processes it left behind are killed too (its process group on
+    POSIX, its job object on Windows). Nothing is left running and the command is
+    reaped. A command that cannot be started (no such
     program, no permission) is reported with ``returncode=None`` and the OS error as
     its output, not raised.
     """
@@ -251,14 +251,13 @@ def run_command(
     started = time.monotonic()
     with tempfile.TemporaryFile() as output:
         try:
-            proc = subprocess.Popen(
+            proc = platform.start_child(
                 args,
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 cwd=cwd,
                 env=full_env,
-                **platform.popen_kwargs(),
             )
         except OSError as exc:
             return CommandResult(

@@ -165,6 +165,16 @@ class Platform(Protocol):
         opening a console window."""
         ...
 
+    def start_child(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        """Start ``argv`` (``kwargs`` as for :class:`subprocess.Popen`) so that
+        :meth:`wait_child_tree` can end it with every process it starts: in a process
+        group of its own on POSIX, in a job object on Windows.
+
+        Raises:
+            OSError: the program could not be started.
+        """
+        ...
+
     def installer_command(self, installer: Path, fmt: str, args: Sequence[str]) -> list[str]:
         """The command that runs an installer package silently (``fmt``: exe or msi)."""
         ...
@@ -460,6 +470,9 @@ class PsutilPlatform:
 
     def popen_kwargs(self) -> dict[str, Any]:
         return {}
+
+    def start_child(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(list(argv), **kwargs, **self.popen_kwargs())
 
     def wait_child_tree(self, proc: subprocess.Popen[bytes], timeout: float) -> bool:
         try:

@@ -30,6 +30,7 @@ Windows specifics handled here:
 
 from __future__ import annotations
 
+import contextlib
 import ntpath
 import os
 import subprocess
@@ -75,6 +76,9 @@ KEY_READ = 0x20019
 KEY_WOW64_64KEY = 0x0100
 KEY_WOW64_32KEY = 0x0200
 CREATE_NEW_PROCESS_GROUP = 0x00000200
+CREATE_SUSPENDED = 0x00000004
+JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE = 0x00002000
+JOB_OBJECT_EXTENDED_LIMIT_INFORMATION = 9
 CREATE_NO_WINDOW = 0x08000000
 GENERIC_READ = 0x80000000
 GENERIC_WRITE = 0x40000000
@@ -481,6 +485,91 @@ def _query_image_path(pid: int) -> str | None:
         kernel32.CloseHandle(handle)
 
 
+def _start_job(process: int) -> int:
+    """Put the suspended process ``process`` (a handle) in a new job object that ends
+    every process in it when it is closed, then let it run; returns the job's handle.
+    The processes it starts are in the job too (Windows puts children in their parent's
+    job), so none of them can outlive the job.
+
+    Raises:
+        OSError: the job could not be made or the process not put in it (the process
+            is let run all the same).
+    """
+    if sys.platform != "win32":
+        raise NotImplementedError("job objects exist only on Windows")
+    import ctypes
+    from ctypes import wintypes
+
+    class BasicLimits(ctypes.Structure):
+        _fields_ = [
+            ("PerProcessUserTimeLimit", ctypes.c_int64),
+            ("PerJobUserTimeLimit", ctypes.c_int64),
+            ("LimitFlags", wintypes.DWORD),
+            ("MinimumWorkingSetSize", ctypes.c_size_t),
+            ("MaximumWorkingSetSize", ctypes.c_size_t),
+            ("ActiveProcessLimit", wintypes.DWORD),
+            ("Affinity", ctypes.c_size_t),
+            ("PriorityClass", wintypes.DWORD),
+            ("SchedulingClass", wintypes.DWORD),
+        ]
+
+    class ExtendedLimits(ctypes.Structure):
+        _fields_ = [
+            ("BasicLimitInformation", BasicLimits),
+            ("IoInfo", ctypes.c_uint64 * 6),
+            ("ProcessMemoryLimit", ctypes.c_size_t),
+            ("JobMemoryLimit", ctypes.c_size_t),
+            ("PeakProcessMemoryUsed", ctypes.c_size_t),
+            ("PeakJobMemoryUsed", ctypes.c_size_t),
+        ]
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    ntdll = ctypes.WinDLL("ntdll")
+    kernel32.CreateJobObjectW.argtypes = [ctypes.c_void_p, wintypes.LPCWSTR]
+    kernel32.CreateJobObjectW.restype = wintypes.HANDLE
+    kernel32.SetInformationJobObject.argtypes = [
+        wintypes.HANDLE, ctypes.c_int, ctypes.c_void_p, wintypes.DWORD,
+    ]  # fmt: skip
+    kernel32.SetInformationJobObject.restype = wintypes.BOOL
+    kernel32.AssignProcessToJobObject.argtypes = [wintypes.HANDLE, wintypes.HANDLE]
+    kernel32.AssignProcessToJobObject.restype = wintypes.BOOL
+    kernel32.CloseHandle.argtypes = [wintypes.HANDLE]
+    # The documented way to resume a process without its thread's handle, which
+    # subprocess does not keep.
+    ntdll.NtResumeProcess.argtypes = [wintypes.HANDLE]
+    ntdll.NtResumeProcess.restype = wintypes.LONG
+    try:
+        job = kernel32.CreateJobObjectW(None, None)
+        if not job:
+            raise ctypes.WinError(ctypes.get_last_error())
+        limits = ExtendedLimits()
+        limits.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE
+        if not kernel32.SetInformationJobObject(
+            job, JOB_OBJECT_EXTENDED_LIMIT_INFORMATION, ctypes.byref(limits),
+            ctypes.sizeof(limits),
+        ) or not kernel32.AssignProcessToJobObject(job, process):  # fmt: skip
+            error = ctypes.WinError(ctypes.get_last_error())
+            kernel32.CloseHandle(job)
+            raise error
+        return int(job)
+    finally:
+        ntdll.NtResumeProcess(process)
+
+
+def _end_job(job: int) -> None:
+    """End every process left in ``job`` and close it."""
+    if sys.platform != "win32":
+        raise NotImplementedError("job objects exist only on Windows")
+    import ctypes
+    from ctypes import wintypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    kernel32.TerminateJobObject.argtypes = [wintypes.HANDLE, wintypes.UINT]
+    kernel32.CloseHandle.argtypes = [wintypes.HANDLE]
+    kernel32.TerminateJobObject(job, 1)
+    kernel32.CloseHandle(job)
+
+
 def _session_id() -> int:
     """``ProcessIdToSessionId`` of this process: the session its windows belong to."""
     if sys.platform != "win32":
@@ -646,6 +735,11 @@ class WindowsPlatform(PsutilPlatform):
     name: ClassVar[str] = "windows"
     sep: ClassVar[str] = "\\"
 
+    def __init__(self) -> None:
+        super().__init__()
+        #: The job object of each command started by :meth:`start_child`, by pid.
+        self._jobs: dict[int, int] = {}
+
     def path_key(self, path: str) -> str:
         return path_key(path)
 
@@ -722,6 +816,26 @@ class WindowsPlatform(PsutilPlatform):
 
     def popen_kwargs(self) -> dict[str, Any]:
         return {"creationflags": creation_flags()}
+
+    def start_child(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        """Started suspended, put in a job object of its own (see :func:`_start_job`),
+        then let run: nothing it starts can slip out before it is in the job. Where no
+        job can be made, it runs all the same, and only a time-out ends its children
+        (those still linked to it)."""
+        flags = creation_flags() | CREATE_SUSPENDED
+        proc: subprocess.Popen[bytes] = subprocess.Popen(list(argv), creationflags=flags, **kwargs)
+        with contextlib.suppress(OSError):
+            self._jobs[proc.pid] = _start_job(int(proc._handle))  # type: ignore[attr-defined]
+        return proc
+
+    def wait_child_tree(self, proc: subprocess.Popen[bytes], timeout: float) -> bool:
+        """As everywhere, then the job ends what the command left running."""
+        job = self._jobs.pop(proc.pid, None)
+        try:
+            return super().wait_child_tree(proc, timeout)
+        finally:
+            if job is not None:
+                _end_job(job)
 
     def installer_command(self, installer: Path, fmt: str, args: Sequence[str]) -> list[str]:
         return installer_argv(str(installer), fmt, args)
