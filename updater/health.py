@@ -240,9 +240,8 @@ def run_command(
     When the time runs out the command and every process it started are killed; when
     it exits by itself, processes it left behind are killed too (its process group on
     POSIX, its job object on Windows). Nothing is left running and the command is
-    reaped. A command that cannot be started (no such
-    program, no permission) is reported with ``returncode=None`` and the OS error as
-    its output, not raised.
+    reaped. A command that cannot be started (no such program, no permission) is
+    reported with ``returncode=None`` and the OS error as its output, not raised.
     """
     if not argv:
         raise ValueError("argv must name a program")

@@ -75,11 +75,11 @@ WM_CLOSE = 0x0010
 KEY_READ = 0x20019
 KEY_WOW64_64KEY = 0x0100
 KEY_WOW64_32KEY = 0x0200
-CREATE_NEW_PROCESS_GROUP = 0x00000200
 CREATE_SUSPENDED = 0x00000004
+CREATE_NEW_PROCESS_GROUP = 0x00000200
+CREATE_NO_WINDOW = 0x08000000
 JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE = 0x00002000
 JOB_OBJECT_EXTENDED_LIMIT_INFORMATION = 9
-CREATE_NO_WINDOW = 0x08000000
 GENERIC_READ = 0x80000000
 GENERIC_WRITE = 0x40000000
 OPEN_EXISTING = 3
@@ -534,8 +534,9 @@ def _start_job(process: int) -> int:
     kernel32.AssignProcessToJobObject.argtypes = [wintypes.HANDLE, wintypes.HANDLE]
     kernel32.AssignProcessToJobObject.restype = wintypes.BOOL
     kernel32.CloseHandle.argtypes = [wintypes.HANDLE]
-    # The documented way to resume a process without its thread's handle, which
-    # subprocess does not keep.
+    # NtResumeProcess resumes a process without its thread's handle, which subprocess
+    # closes. It is not in the SDK's documentation, but stable since Windows XP and
+    # widely used (Sysinternals' tools suspend and resume processes with it).
     ntdll.NtResumeProcess.argtypes = [wintypes.HANDLE]
     ntdll.NtResumeProcess.restype = wintypes.LONG
     try:
