@@ -3,6 +3,7 @@ captured output, version files, and the health check's errors (on POSIX and Wind
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -148,6 +149,30 @@ print("done")
     assert not result.timed_out
     assert time.monotonic() - started < 10
     assert is_gone(int(wait_for_file(grandchild_pid)))
+
+
+@pytest.mark.skipif(not WINDOWS, reason="job objects are Windows'")
+def test_a_process_that_asks_to_leave_the_job_may(tmp_path: Path) -> None:
+    """An installer may start the installed program for the user, detached from itself
+    with CREATE_BREAKAWAY_FROM_JOB; refusing would make its CreateProcess fail. Such a
+    program is left running; the rest of the tree still ends with the command."""
+    pids = tmp_path / "pids.txt"
+    code = f"""
+import subprocess, sys
+sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
+away = subprocess.Popen(sleep, creationflags=subprocess.CREATE_BREAKAWAY_FROM_JOB)
+stays = subprocess.Popen(sleep)
+open({str(pids)!r}, "w").write(f"{{away.pid}} {{stays.pid}}")
+"""
+    result = run_command(py(code), timeout=20)
+    assert result.returncode == 0, result.output
+    away, stays = (int(pid) for pid in wait_for_file(pids).split())
+    try:
+        assert is_gone(stays)
+        assert not is_gone(away)
+    finally:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.Process(away).kill()
 
 
 def test_run_command_with_a_missing_executable(tmp_path: Path) -> None:

@@ -78,6 +78,7 @@ KEY_WOW64_32KEY = 0x0200
 CREATE_SUSPENDED = 0x00000004
 CREATE_NEW_PROCESS_GROUP = 0x00000200
 CREATE_NO_WINDOW = 0x08000000
+JOB_OBJECT_LIMIT_BREAKAWAY_OK = 0x00000800
 JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE = 0x00002000
 JOB_OBJECT_EXTENDED_LIMIT_INFORMATION = 9
 GENERIC_READ = 0x80000000
@@ -489,7 +490,10 @@ def _start_job(process: int) -> int:
     """Put the suspended process ``process`` (a handle) in a new job object that ends
     every process in it when it is closed, then let it run; returns the job's handle.
     The processes it starts are in the job too (Windows puts children in their parent's
-    job), so none of them can outlive the job.
+    job), so none of them can outlive the job, unless one is started with
+    ``CREATE_BREAKAWAY_FROM_JOB``: a program that asks to leave may (an installer that
+    starts the installed program for the user; refused, its ``CreateProcess`` would fail
+    and with it the install).
 
     Raises:
         OSError: the job could not be made or the process not put in it (the process
@@ -544,7 +548,9 @@ def _start_job(process: int) -> int:
         if not job:
             raise ctypes.WinError(ctypes.get_last_error())
         limits = ExtendedLimits()
-        limits.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE
+        limits.BasicLimitInformation.LimitFlags = (
+            JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE | JOB_OBJECT_LIMIT_BREAKAWAY_OK
+        )
         if not kernel32.SetInformationJobObject(
             job, JOB_OBJECT_EXTENDED_LIMIT_INFORMATION, ctypes.byref(limits),
             ctypes.sizeof(limits),
