@@ -1,8 +1,10 @@
 """Handing updates to the elevated updater (Windows: a SYSTEM task the tray starts).
 
-The request protocol is real: files in the state folder, and a real second process
-running ``innova-update apply-requests``. Only "start the SYSTEM task" is replaced,
-because it needs Windows: the test platform starts that process itself."""
+The protocol is real: a real channel (a named pipe under Windows, a Unix socket on
+Linux) and a real second process running ``innova-update apply-requests``. Only
+"start the SYSTEM task" is replaced, because it needs Windows' Task Scheduler: the
+test platform starts that process itself, as the same user (so it is told to accept
+that user as the elevated updater: the UAC boundary is what even Wine lacks)."""
 
 from __future__ import annotations
 
@@ -11,31 +13,46 @@ import os
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.version import Version
 
 from tests.enginekit import tree
 from tests.shopkit import Shop, make_tpv, package_path
+from tests.wine import not_under_wine
+from updater import elevation
 from updater.config import load_config
-from updater.elevation import Request, RequestFiles, rebuild_error
-from updater.errors import HTTPStatusError, NetworkError, RolledBackError, StorageError
+from updater.elevation import ChannelObserver, Request, ask, rebuild_error, serve
+from updater.errors import (
+    BusyError,
+    HTTPStatusError,
+    NetworkError,
+    RolledBackError,
+    StorageError,
+    UpdaterError,
+)
 from updater.observer import NullObserver, Step
-from updater.platform.posix import PosixPlatform
+from updater.platform import current as current_platform
+from updater.platform.base import Channel, channel_name
 from updater.publish.repository import ReleaseSpec
 from updater.service import UpdaterService
 
 CLI = Path(sys.executable).with_name("innova-update")
+_Base: Any = type(current_platform)
 
 
-class ElevatingPlatform(PosixPlatform):
+class ElevatingPlatform(_Base):  # type: ignore[misc]
     """Like Windows for a user who is not an administrator: updates are handed over."""
 
     def __init__(self, config: Path) -> None:
         super().__init__()
         self.config = config
         self.workers: list[subprocess.Popen[str]] = []
+        self.elevated_identity = self.own_identity()  # the "SYSTEM" we start is us
 
     def needs_elevation(self, install_dir: Path) -> bool:
         return True
@@ -50,6 +67,20 @@ class ElevatingPlatform(PosixPlatform):
         # Reaped as soon as it ends, as the Task Scheduler would (no zombie is left
         # for the tests that count this process's children).
         threading.Thread(target=worker.wait, daemon=True).start()
+
+    def stop(self) -> None:
+        """End the workers that still wait for requesters (they stay a few seconds)."""
+        for worker in self.workers:
+            if worker.poll() is None:
+                worker.kill()
+            worker.wait(timeout=30)
+
+
+@pytest.fixture
+def elevating(shop: Shop) -> Iterator[ElevatingPlatform]:
+    platform = ElevatingPlatform(shop.config_path)
+    yield platform
+    platform.stop()
 
 
 class Recorder(NullObserver):
@@ -69,8 +100,9 @@ class Recorder(NullObserver):
             self.downloaded.append(done)
 
 
-def handed_over(shop: Shop) -> tuple[UpdaterService, ElevatingPlatform, Recorder]:
-    platform = ElevatingPlatform(shop.config_path)
+def handed_over(
+    shop: Shop, platform: ElevatingPlatform
+) -> tuple[UpdaterService, ElevatingPlatform, Recorder]:
     recorder = Recorder()
     return (
         UpdaterService(load_config(shop.config_path), recorder, platform=platform),
@@ -79,7 +111,9 @@ def handed_over(shop: Shop) -> tuple[UpdaterService, ElevatingPlatform, Recorder
     )
 
 
-def test_an_update_is_applied_by_the_elevated_updater(shop: Shop) -> None:
+def test_an_update_is_applied_by_the_elevated_updater(
+    shop: Shop, elevating: ElevatingPlatform
+) -> None:
     build = make_tpv(shop.feed.base / "builds" / "1.0.1", "1.0.1")
     (build / "lib" / "noise.bin").write_bytes(os.urandom(60_000))  # ~1.5 s at the drip below
     shop.feed.repo.add_release(
@@ -88,54 +122,60 @@ def test_an_update_is_applied_by_the_elevated_updater(shop: Shop) -> None:
     )  # fmt: skip
     shop.feed.repo.publish(shop.feed.keyring)
     shop.server.override(package_path(shop, "1.0.1"), drip=(4096, 0.1))
-    service, platform, recorder = handed_over(shop)
+    service, platform, recorder = handed_over(shop, elevating)
     result = service.update("tpv", to_version="1.0.1")
     assert result.outcome == "updated" and str(result.to_version) == "1.0.1"
     assert (shop.install_dir / "VERSION").read_text() == "1.0.1\n"
-    assert len(platform.workers) == 1 and platform.workers[0].wait(timeout=60) == 0
+    assert len(platform.workers) == 1
     # The requester saw the elevated updater's progress, in order.
     assert recorder.steps[:2] == [Step.PREFLIGHT, Step.DOWNLOAD]
     assert recorder.steps[-2:] == [Step.HEALTH_CHECK, Step.COMMIT]
     assert recorder.downloaded and recorder.downloaded == sorted(recorder.downloaded)
-    assert list((shop.service.state.root / "requests").iterdir()) == []  # nothing left
+    assert not (shop.service.state.root / "requests").exists()  # no files handed over
 
 
-def test_a_failed_update_comes_back_as_the_same_error(shop: Shop) -> None:
+def test_a_failed_update_comes_back_as_the_same_error(
+    shop: Shop, elevating: ElevatingPlatform
+) -> None:
     shop.publish("1.1.0", self_test_exit=1)
     before = tree(shop.install_dir)
-    service, _platform, _recorder = handed_over(shop)
+    service, _platform, _recorder = handed_over(shop, elevating)
     with pytest.raises(RolledBackError, match="previous version has been restored"):
         service.update("tpv")
     assert tree(shop.install_dir) == before
 
 
-def test_a_restore_is_applied_by_the_elevated_updater(shop: Shop) -> None:
+def test_a_restore_is_applied_by_the_elevated_updater(
+    shop: Shop, elevating: ElevatingPlatform
+) -> None:
     shop.publish("1.0.1")
     shop.service.update("tpv")
-    service, _platform, _recorder = handed_over(shop)
+    service, _platform, _recorder = handed_over(shop, elevating)
     result = service.restore("tpv")
     assert str(result.to_version) == "1.0.0" and result.undo is not None
     assert (shop.install_dir / "VERSION").read_text() == "1.0.0\n"
 
 
-def test_requests_are_checked_strictly(tmp_path: Path) -> None:
-    files = RequestFiles(tmp_path)
-    good = Request.new("update", "tpv", version="1.0.1")
-    files.submit(good)
-    (files.folder / ("a" * 32 + ".json")).write_text(
-        json.dumps({"id": "a" * 32, "action": "run", "product": "tpv"})
-    )
-    (files.folder / ("b" * 32 + ".json")).write_text(
-        json.dumps({**good.__dict__, "id": "b" * 32, "version": "1.0; rm -rf /"})
-    )
-    (files.folder / ("c" * 32 + ".json")).write_text(
-        json.dumps({**good.__dict__, "id": "c" * 32, "command": "calc.exe"})
-    )
-    (files.folder / ("d" * 32 + ".json")).write_bytes(b"x" * 10_000)
-    assert files.take() == [good]
-    assert list(files.folder.iterdir()) == []  # bad ones are removed too
+def test_requests_are_checked_strictly() -> None:
+    good = Request("update", "tpv", version="1.0.1")
+    assert Request.parse(good.to_bytes()) == good
+    bad = [
+        {"action": "run", "product": "tpv"},
+        {"action": "update", "product": "tpv", "version": "1.0; rm -rf /"},
+        {"action": "update", "product": "tpv", "command": "calc.exe"},
+        {"action": "update", "product": "tpv", "user": "Administrator"},  # the OS says who
+        {"action": "update", "product": "../tpv"},
+        {"action": "update", "product": "tpv", "version": ["1.0"]},
+        {"action": "restore", "product": "tpv", "snapshot": "..\\..\\x"},
+        {"action": "update", "product": "tpv", "if_running": "kill"},
+    ]
+    for document in bad:
+        with pytest.raises(ValueError):
+            Request.parse(json.dumps(document).encode())
     with pytest.raises(ValueError):
-        files.result("../../etc/passwd")
+        Request.parse(b"x" * 10_000)
+    with pytest.raises(ValueError):
+        Request.parse(b"[1, 2]")
 
 
 def test_errors_keep_their_class_when_they_can() -> None:
@@ -145,9 +185,11 @@ def test_errors_keep_their_class_when_they_can() -> None:
     assert rebuild_error({"type": "os.system", "message": "m"}).message == "m"
 
 
-def test_a_check_and_a_poll_are_made_by_the_elevated_updater(shop: Shop) -> None:
+def test_a_check_and_a_poll_are_made_by_the_elevated_updater(
+    shop: Shop, elevating: ElevatingPlatform
+) -> None:
     shop.publish("1.0.1")
-    service, platform, _recorder = handed_over(shop)
+    service, platform, _recorder = handed_over(shop, elevating)
     found = service.check()
     assert [str(c.offer.version) for c in found.choices if c.offer] == ["1.0.1"]
     assert len(platform.workers) == 1  # made by the other process, which wrote the history
@@ -177,4 +219,168 @@ def test_a_task_that_never_starts_is_reported_and_nothing_changes(shop: Shop) ->
     with pytest.raises(StorageError, match="did not start"):
         service.update("tpv")
     assert tree(shop.install_dir) == before
-    assert list((shop.service.state.root / "requests").iterdir()) == []  # request withdrawn
+
+
+# --------------------------------------------------- the channel, attacked directly
+
+
+class Me(_Base):  # type: ignore[misc]
+    """A requester's platform for an elevated side served in this process, as us."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.elevated_identity = self.own_identity()
+
+    def start_elevated_worker(self) -> None:
+        return None  # already serving
+
+
+class Served:
+    """:func:`serve` on a real channel in a thread, recording what it ran."""
+
+    def __init__(self, name: str, handle: elevation.Handler | None = None) -> None:
+        self.name = name
+        self.ran: list[tuple[Request, str]] = []
+        self._handle = handle
+        self.listener = current_platform.listen_elevated(name)
+        self.served: list[int] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        self.served.append(serve(self.listener, self.handle, first_wait=20, idle=1.0))
+
+    def handle(self, request: Request, user: str, observer: ChannelObserver) -> dict[str, Any]:
+        self.ran.append((request, user))
+        if self._handle is not None:
+            return self._handle(request, user, observer)
+        return {"done": request.action}
+
+    def join(self) -> int:
+        self.thread.join(timeout=60)
+        self.listener.close()
+        return self.served[0]
+
+
+def answer(channel: Channel) -> dict[str, Any] | None:
+    """The elevated side's last message to a raw client, None if it said nothing."""
+    last = None
+    try:
+        while (data := channel.receive(5, 65536)) is not None:
+            last = json.loads(data)
+            if "ok" in last:
+                break
+    except EOFError:
+        pass
+    return last
+
+
+def test_the_elevated_side_knows_the_requester_from_the_os(tmp_path: Path) -> None:
+    served = Served(channel_name(tmp_path))
+    me = Me()
+    result = ask(me, served.name, Request("check", "tpv"), NullObserver(),
+                 start_timeout=10, busy=lambda: False)  # fmt: skip
+    assert result == {"done": "check"}
+    assert served.ran == [(Request("check", "tpv"), me.own_identity())]
+    assert served.join() == 1
+
+
+def test_nothing_a_requester_sends_blocks_or_breaks_the_channel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(elevation, "REQUEST_WAIT_SECONDS", 1.0)
+    served = Served(channel_name(tmp_path))
+    me = Me()
+    silent = me.connect_elevated(served.name)  # connects and sends nothing
+    assert answer(silent) is None
+    silent.close()
+    huge = me.connect_elevated(served.name)
+    with pytest.raises((OSError, EOFError)):  # refused unread, or cut off
+        huge.send(b"{" + b" " * 5_000_000 + b"}")
+        answer(huge)
+    huge.close()
+    garbage = me.connect_elevated(served.name)
+    garbage.send(b'{"action": "update", "product": "tpv", "command": "cmd /c x"}')
+    refused = answer(garbage)
+    assert refused is not None and refused["ok"] is False
+    garbage.close()
+    me.connect_elevated(served.name).close()  # gone before saying anything
+    result = ask(me, served.name, Request("update", "tpv", version="1.0.1"), NullObserver(),
+                 start_timeout=10, busy=lambda: False)  # fmt: skip
+    assert result == {"done": "update"}
+    assert [request for request, _user in served.ran] == [Request("update", "tpv", "1.0.1")]
+    assert served.join() == 1
+
+
+def test_one_user_cannot_flood_the_elevated_updater(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(elevation, "MAX_REQUESTS_PER_USER", 3)
+    served = Served(channel_name(tmp_path))
+    me = Me()
+    for _round in range(3):
+        ask(me, served.name, Request("poll", "tpv"), NullObserver(), start_timeout=10,
+            busy=lambda: False)  # fmt: skip
+    with pytest.raises(BusyError, match="Too many requests"):
+        ask(me, served.name, Request("poll", "tpv"), NullObserver(), start_timeout=10,
+            busy=lambda: False)  # fmt: skip
+    assert len(served.ran) == 3 and served.join() == 3
+
+
+def test_a_squatter_on_the_channel_is_told_nothing(tmp_path: Path) -> None:
+    """Another user serves the channel's name first: the requester sees that the
+    server is not the elevated updater and sends nothing."""
+    squatter = current_platform.listen_elevated(channel_name(tmp_path))
+    heard: list[object] = []
+
+    def listen() -> None:
+        channel = squatter.accept(20)
+        if channel is not None:
+            with pytest.raises(EOFError):
+                heard.append(channel.receive(20, 65536))
+            channel.close()
+
+    thread = threading.Thread(target=listen)
+    thread.start()
+    victim = Me()
+    victim.elevated_identity = "S-1-5-18" if sys.platform == "win32" else "4294967294"
+    with pytest.raises(StorageError, match="pretends to be the updater"):
+        ask(victim, channel_name(tmp_path), Request("update", "tpv"), NullObserver(),
+            start_timeout=10, busy=lambda: False)  # fmt: skip
+    thread.join(timeout=30)
+    squatter.close()
+    assert heard == []
+
+
+@not_under_wine("FILE_FLAG_FIRST_PIPE_INSTANCE is ignored (a second server is let in)")
+def test_the_channel_cannot_be_served_twice(tmp_path: Path) -> None:
+    first = current_platform.listen_elevated(channel_name(tmp_path))
+    try:
+        with pytest.raises(OSError):
+            current_platform.listen_elevated(channel_name(tmp_path))
+    finally:
+        first.close()
+
+
+def test_a_cancel_reaches_the_elevated_side(tmp_path: Path) -> None:
+    seen: list[bool] = []
+
+    def slow(request: Request, user: str, observer: ChannelObserver) -> dict[str, Any]:
+        observer.step(request.product, Step.DOWNLOAD)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not observer.cancelled():
+            time.sleep(0.05)
+        seen.append(observer.cancelled())
+        raise UpdaterError("cancelled as asked")
+
+    class Impatient(Recorder):
+        def cancelled(self) -> bool:
+            return Step.DOWNLOAD in self.steps  # once the work has started
+
+    served = Served(channel_name(tmp_path), slow)
+    recorder = Impatient()
+    with pytest.raises(UpdaterError, match="cancelled as asked"):
+        ask(Me(), served.name, Request("update", "tpv"), recorder, start_timeout=10,
+            busy=lambda: False)  # fmt: skip
+    assert seen == [True] and recorder.steps == [Step.DOWNLOAD]
+    served.join()

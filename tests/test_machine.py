@@ -129,7 +129,32 @@ def test_setup_installs_the_config_locks_the_folders_and_registers_the_task(
         assert installed.state_dir.stat().st_mode & 0o022 == 0  # nobody else may write
     # Made as administrator, so that the tray only has to read them:
     assert (installed.state_dir / "machine-id").is_file()
-    assert (installed.state_dir / "requests").is_dir() and (installed.state_dir / "owner").is_dir()
+    assert (installed.state_dir / "owner").is_dir()  # the one folder users may write
+    assert not (installed.state_dir / "requests").exists()  # requests go through a channel
+
+
+def test_setup_removes_the_old_users_request_folder_without_following_links(
+    shop: Shop, tmp_path: Path
+) -> None:
+    """Before 1.1 users could write ``requests``; what a user left there (a link to
+    a folder they may not touch) goes, and the link's target stays."""
+    from tests.links import symlink
+
+    target = tmp_path / "pd" / "config.toml"
+    kept = tmp_path / "protected"
+    kept.mkdir()
+    (kept / "system.dll").write_bytes(b"keep me")
+    config = load_config(shop.config_path)
+    legacy = config.state_dir / "requests"
+    legacy.mkdir(parents=True)
+    symlink(legacy / "link", kept, directory=True)
+    (legacy / ("a" * 32 + ".json")).write_text("{}")
+    setup_machine(
+        RecordingPlatform(), program=Path("/opt/innova/innova-update"),
+        config_from=shop.config_path, config_path=target, update_at=None,
+    )  # fmt: skip
+    assert not legacy.exists()
+    assert (kept / "system.dll").read_bytes() == b"keep me"
 
 
 def test_an_invalid_configuration_changes_nothing(tmp_path: Path) -> None:

@@ -19,7 +19,6 @@ from pathlib import Path
 
 from updater.archive import remove_tree
 from updater.config import MachineConfig, default_config_path, load_config
-from updater.elevation import REQUESTS_DIR
 from updater.errors import ConfigError, StorageError
 from updater.fsutil import write_atomic
 from updater.i18n import _
@@ -150,10 +149,13 @@ def setup_machine(
         state.machine_id()
         for folder in dict.fromkeys([target.parent, config.state_dir]):
             platform.restrict_to_administrators(folder)
-        # The tray (as the user) hands work to the elevated updater through requests/
-        # and the on-demand task (updater/elevation.py), and keeps the owner's choices
-        # in owner/ (updater/preferences.py): the only folders users may write.
-        platform.allow_users_to_submit(config.state_dir / REQUESTS_DIR)
+        # The tray (as the user) hands work to the elevated updater through the
+        # on-demand task and its channel (updater/elevation.py), and keeps the owner's
+        # choices in owner/ (updater/preferences.py): the one folder users may write.
+        # Versions before 1.1 let users write requests/ too: it goes.
+        legacy = config.state_dir / "requests"
+        if legacy.is_dir() and not legacy.is_symlink():
+            remove_tree(legacy)
         platform.allow_users_to_submit(config.state_dir / OWNER_DIR)
         platform.register_on_demand_task(
             APPLY_TASK,

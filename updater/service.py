@@ -16,7 +16,6 @@ import os
 import random
 import re
 import shutil
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,13 +30,7 @@ from updater.choose import Choice, Only, choose
 from updater.config import MachineConfig, ProductConfig
 from updater.delta import DELTA_MAX_SHARE, DeltaBaseError
 from updater.download import CancelToken, DownloadProgress
-from updater.elevation import (
-    ProgressFile,
-    Request,
-    RequestFiles,
-    error_document,
-    rebuild_error,
-)
+from updater.elevation import ChannelObserver, Request, ask, serve
 from updater.errors import (
     AppRunningError,
     CancelledError,
@@ -70,7 +63,7 @@ from updater.manifest import (
 )
 from updater.observer import NullObserver, Observer, Observers, Step
 from updater.platform import current as current_platform
-from updater.platform.base import Platform
+from updater.platform.base import Platform, channel_name
 from updater.preferences import Preferences, PreferencesStore, apply_preferences
 from updater.report import send_report
 from updater.schedule import (
@@ -416,7 +409,7 @@ class UpdaterService:
         if self.platform.needs_elevation(self.state.root):
             # The trusted metadata and the history are the administrators' to write: the
             # elevated updater checks, and this process reads what it found.
-            document = self._delegate(Request.new("check", "any"))
+            document = self._delegate(Request("check", "any"))
             found = self.cached_check(products)
             if found is None:
                 raise ManifestError(_("The check found no usable release manifest."))
@@ -474,7 +467,7 @@ class UpdaterService:
             as :meth:`check` (after recording the failure in the schedule).
         """
         if self.platform.needs_elevation(self.state.root):
-            document = self._delegate(Request.new("poll", "any"))
+            document = self._delegate(Request("poll", "any"))
             next_check = document.get("next_check")
             due = bool(document.get("due"))
             found = self.cached_check() if due else None
@@ -635,7 +628,7 @@ class UpdaterService:
         product = self.config.product(product_id)
         target = _parse_version(to_version) if to_version else None
         if not dry_run and self.platform.needs_elevation(product.install_dir):
-            request = Request.new(
+            request = Request(
                 "update", product.id, version=str(target) if target else None,
                 if_running="close" if if_running == "close" else "fail",
             )  # fmt: skip
@@ -995,7 +988,7 @@ class UpdaterService:
         """
         product = self.config.product(product_id)
         if self.platform.needs_elevation(product.install_dir):
-            request = Request.new(
+            request = Request(
                 "restore", product.id, snapshot=snapshot,
                 if_running="close" if if_running == "close" else "fail",
             )  # fmt: skip
@@ -1090,100 +1083,53 @@ class UpdaterService:
 
     # ------------------------------------------------------------------ elevation
 
-    def _delegate(self, request: Request, timeout: float = 4 * 3600.0) -> dict[str, Any]:
-        """Have the elevated updater run ``request``; forward its progress to the
-        observer (and a cancel back); return its result document or raise its error.
+    def _delegate(self, request: Request) -> dict[str, Any]:
+        """Have the elevated updater run ``request`` (see :mod:`updater.elevation`);
+        its progress goes to the observer and a cancel goes back.
 
         Raises:
             UpdaterError: what the elevated updater raised, or that it could not be
-                started or did not answer.
+                started, did not answer, or was not the real one.
         """
-        files = RequestFiles(self.state.root)
-        try:
-            files.submit(request)
-        except OSError as exc:
-            raise _service_error(
-                _("Cannot ask the updater service to install the update: {error}").format(
-                    error=exc.strerror or exc
-                )
-            ) from exc
-        try:
-            try:
-                self.platform.start_elevated_worker()
-            except OSError as exc:
-                raise _service_error(
-                    _("The updater service could not be started: {error}").format(
-                        error=exc.strerror or exc
-                    )
-                ) from exc
-            deadline = time.monotonic() + timeout
-            start_deadline = time.monotonic() + self.elevated_start_timeout
-            forwarded = 0  # steps passed on to the observer so far
-            while time.monotonic() < deadline:
-                result = files.result(request.id)
-                progress = files.progress(request.id)
-                if result is None and progress is None and self.activity() is not None:
-                    # The elevated updater is busy with something else; ours is next.
-                    start_deadline = time.monotonic() + self.elevated_start_timeout
-                if result is None and progress is None and time.monotonic() > start_deadline:
-                    raise _service_error(
-                        _("The updater service did not start; nothing was changed.")
-                    )
-                forwarded = self._forward_progress(request, progress, forwarded)
-                if result is not None:
-                    if result.get("ok"):
-                        return dict(result.get("result") or {})
-                    raise rebuild_error(dict(result.get("error") or {}))
-                if self.observer.cancelled():
-                    files.cancel(request.id)
-                time.sleep(0.1)
-            raise NetworkError(
-                _("The updater service did not finish the update in time."),
-                hint=_("Look at the history; the update may still be running."),
-            )
-        finally:
-            files.forget(request.id)
-
-    def _forward_progress(
-        self, request: Request, progress: dict[str, Any] | None, forwarded: int
-    ) -> int:
-        """Pass the elevated updater's new steps and bytes on to the observer; returns
-        how many steps have been passed on."""
-        if not progress:
-            return forwarded
-        steps = progress.get("steps") or []
-        for name in steps[forwarded:]:
-            with contextlib.suppress(ValueError):
-                self.observer.step(request.product, Step(name))
-        step = progress.get("step")
-        if step and steps and steps[-1] == step and "done" in progress:
-            with contextlib.suppress(ValueError, TypeError):
-                self.observer.progress(
-                    request.product, Step(step), int(progress["done"]),
-                    progress.get("total"), progress.get("rate"),
-                )  # fmt: skip
-        return max(forwarded, len(steps))
+        return ask(
+            self.platform,
+            channel_name(self.state.root),
+            request,
+            self.observer,
+            start_timeout=self.elevated_start_timeout,
+            busy=lambda: self.activity() is not None,
+        )
 
     def apply_requests(self) -> int:
-        """Run every waiting request (the elevated side: ``innova-update
-        apply-requests``, started by the on-demand task). Returns how many ran."""
-        files = RequestFiles(self.state.root)
-        count = 0
-        while requests_waiting := files.take():
-            for request in requests_waiting:
-                count += 1
-                observer = Observers([self.observer, ProgressFile(files, request.id)])
-                worker = UpdaterService(
-                    self.file_config, observer, platform=_Elevated(self.platform),
-                    limits=self.limits, session=self._session,
-                )  # fmt: skip
-                try:
-                    document = worker._run_request(request)
-                except UpdaterError as exc:
-                    files.write_result(request.id, {"ok": False, "error": error_document(exc)})
-                else:
-                    files.write_result(request.id, {"ok": True, "result": document})
-        return count
+        """Serve the requesters that connect (the elevated side: ``innova-update
+        apply-requests``, started by the on-demand task) until none comes for a few
+        seconds. Returns how many requests ran.
+
+        Raises:
+            StorageError: the channel cannot be served (another process serves it).
+        """
+        try:
+            listener = self.platform.listen_elevated(channel_name(self.state.root))
+        except OSError as exc:
+            log.error("Cannot serve the updater's channel: %s", exc)
+            raise StorageError(
+                _("The updater service cannot accept requests: {error}").format(
+                    error=exc.strerror or exc
+                ),
+                hint=_("Another copy of it may be running already."),
+            ) from exc
+
+        def handle(request: Request, user: str, channel: ChannelObserver) -> dict[str, Any]:
+            worker = UpdaterService(
+                self.file_config, Observers([self.observer, channel]),
+                platform=_Elevated(self.platform), limits=self.limits, session=self._session,
+            )  # fmt: skip
+            return worker._run_request(request)
+
+        try:
+            return serve(listener, handle)
+        finally:
+            listener.close()
 
     def _run_request(self, request: Request) -> dict[str, Any]:
         if request.action == "check":
@@ -1307,13 +1253,6 @@ class _Elevated:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._platform, name)
-
-
-def _service_error(message: str) -> StorageError:
-    """The elevated updater (the on-demand task) cannot be reached."""
-    return StorageError(
-        message, hint=_("Reinstall InnovaCommerce Updater, or run this as an administrator.")
-    )
 
 
 def _maybe_version(text: object) -> Version | None:

@@ -16,11 +16,13 @@ which rename errors are worth retrying, and the things that only exist on one si
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -31,11 +33,14 @@ from updater.i18n import _
 
 __all__ = [
     "KILL_WAIT_SECONDS",
+    "Channel",
+    "ChannelListener",
     "Platform",
     "ProcessInfo",
     "PsutilPlatform",
     "RenameFunc",
     "backoff_delays",
+    "channel_name",
     "wait_gone",
 ]
 
@@ -195,11 +200,38 @@ class Platform(Protocol):
         ...
 
     def start_elevated_worker(self) -> None:
-        """Start the elevated updater that runs waiting requests (Windows: the on-demand
+        """Start the elevated updater that serves requests (Windows: the on-demand
         SYSTEM task ``apply-requests``).
 
         Raises:
             OSError: it could not be started.
+        """
+        ...
+
+    #: Who the elevated updater must be: the requester refuses a channel served by
+    #: anyone else (Windows: the SID of SYSTEM; POSIX: uid 0).
+    elevated_identity: str
+
+    def own_identity(self) -> str:
+        """Who this process runs as, in the form of :attr:`elevated_identity`."""
+        ...
+
+    def listen_elevated(self, name: str) -> ChannelListener:
+        """Serve the channel ``name`` (the elevated side). Any local user may connect;
+        each connection knows its user from the OS, not from what the user sends.
+
+        Raises:
+            OSError: the channel cannot be made, or another process already serves it.
+        """
+        ...
+
+    def connect_elevated(self, name: str) -> Channel:
+        """Connect to the channel ``name`` served by :attr:`elevated_identity`.
+
+        Raises:
+            FileNotFoundError: nobody serves it (yet).
+            PermissionError: someone else serves it (a squatter); nothing was sent.
+            OSError: it cannot be reached.
         """
         ...
 
@@ -255,6 +287,65 @@ class Platform(Protocol):
         it started have been killed as far as the OS lets them be found.
         """
         ...
+
+
+class Channel:
+    """One connection between a requester and the elevated updater: whole messages,
+    each read only up to a size limit, and the identity of the process at the other
+    end as the OS reports it (never as that process claims)."""
+
+    def __init__(self, connection: Connection, identify: Callable[[], str]) -> None:
+        self._connection = connection
+        self._identify = identify
+        self._peer: str | None = None
+
+    def send(self, data: bytes) -> None:
+        """Raises: OSError (or EOFError) when the other side is gone."""
+        self._connection.send_bytes(data)
+
+    def receive(self, timeout: float, limit: int) -> bytes | None:
+        """The next message, or ``None`` when none came within ``timeout`` seconds.
+
+        Raises:
+            EOFError: the other side closed the channel.
+            OSError: the message is longer than ``limit`` (it is not read), or the
+                channel broke.
+        """
+        if not self._connection.poll(timeout):
+            return None
+        return self._connection.recv_bytes(limit)
+
+    def peer(self) -> str:
+        """Who the other side runs as (on Windows known only once it has sent a
+        message: a pipe's client is identified by impersonating it).
+
+        Raises:
+            OSError: the OS cannot tell.
+        """
+        if self._peer is None:
+            self._peer = self._identify()
+        return self._peer
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._connection.close()
+
+
+class ChannelListener(Protocol):
+    """The elevated side of a channel: hands out one :class:`Channel` per requester."""
+
+    def accept(self, timeout: float) -> Channel | None:
+        """The next requester, or ``None`` when none came within ``timeout`` seconds."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def channel_name(state_root: Path) -> str:
+    """The name of the elevated updater's channel for one state folder (the machine
+    has one; tests have many, side by side)."""
+    key = os.path.normcase(Path(state_root).absolute()).encode("utf-8")
+    return "innova-updater-" + hashlib.sha256(key).hexdigest()[:24]
 
 
 def backoff_delays(attempts: int, first_delay: float, cap: float = MAX_RETRY_DELAY) -> list[float]:

@@ -15,15 +15,19 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import socket
+import struct
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, ClassVar
 
 import psutil
 
-from updater.platform.base import PsutilPlatform, wait_gone
+from updater.platform.base import Channel, PsutilPlatform, wait_gone
 
 __all__ = ["REBOOT_REQUIRED_FILE", "PosixPlatform"]
 
@@ -154,6 +158,41 @@ class PosixPlatform(PsutilPlatform):
     def start_elevated_worker(self) -> None:
         raise OSError(errno.ENOTSUP, "no elevated updater task on this system")
 
+    #: root, were there an elevated updater here (tests start one as themselves).
+    elevated_identity: str = "0"
+
+    def own_identity(self) -> str:
+        return str(os.getuid())
+
+    def listen_elevated(self, name: str) -> _SocketListener:
+        """A Unix socket in Linux's abstract namespace (no file that anyone could
+        replace); the connecting user comes from ``SO_PEERCRED``."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(_socket_address(name))
+            sock.listen(16)
+        except OSError:
+            sock.close()
+            raise
+        return _SocketListener(sock)
+
+    def connect_elevated(self, name: str) -> Channel:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            try:
+                sock.connect(_socket_address(name))
+            except ConnectionRefusedError as exc:  # the name is not bound
+                raise FileNotFoundError(errno.ENOENT, "nobody serves the channel", name) from exc
+            server = _peer_uid(sock)
+            if server != self.elevated_identity:
+                raise PermissionError(
+                    errno.EACCES, f"the channel is served by uid {server}, not the updater", name
+                )
+        except OSError:
+            sock.close()
+            raise
+        return Channel(Connection(sock.detach()), lambda: server)
+
     # --- machine setup ---------------------------------------------------------------
 
     def register_daily_task(
@@ -214,3 +253,38 @@ def _wait_exit_keeping_zombie(pid: int, timeout: float) -> bool:
             return False
         time.sleep(min(pause, remaining))
         pause = min(pause * 2, 0.05)
+
+
+def _socket_address(name: str) -> str:
+    if not sys.platform.startswith("linux"):
+        raise OSError(errno.ENOTSUP, "no abstract Unix sockets on this system", name)
+    return "\0" + name
+
+
+def _peer_uid(sock: socket.socket) -> str:
+    """The user of the process at the other end of a Unix socket, from the kernel."""
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return str(uid)
+
+
+class _SocketListener:
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def accept(self, timeout: float) -> Channel | None:
+        self._sock.settimeout(max(timeout, 0.0))
+        try:
+            client, _address = self._sock.accept()
+        except TimeoutError:
+            return None
+        try:
+            client.setblocking(True)
+            user = _peer_uid(client)
+        except OSError:
+            client.close()
+            raise
+        return Channel(Connection(client.detach()), lambda: user)
+
+    def close(self) -> None:
+        self._sock.close()

@@ -43,10 +43,11 @@ from xml.sax.saxutils import escape as xml_escape
 
 import psutil
 
-from updater.platform.base import PsutilPlatform
+from updater.platform.base import Channel, PsutilPlatform
 
 __all__ = [
     "APPLY_TASK",
+    "CHANNEL_SDDL",
     "NIGHTLY_TASK",
     "TASK_FOLDER",
     "WindowsPlatform",
@@ -87,6 +88,20 @@ OPEN_EXISTING = 3
 FILE_ATTRIBUTE_NORMAL = 0x80
 FILE_FLAG_BACKUP_SEMANTICS = 0x02000000
 VS_FFI_SIGNATURE = 0xFEEF04BD
+ERROR_FILE_NOT_FOUND = 2
+ERROR_PIPE_BUSY = 231
+PIPE_ACCESS_DUPLEX = 0x00000003
+FILE_FLAG_FIRST_PIPE_INSTANCE = 0x00080000
+FILE_FLAG_OVERLAPPED = 0x40000000
+PIPE_TYPE_MESSAGE = 0x00000004
+PIPE_READMODE_MESSAGE = 0x00000002
+PIPE_REJECT_REMOTE_CLIENTS = 0x00000008
+PIPE_UNLIMITED_INSTANCES = 255
+SECURITY_SQOS_PRESENT = 0x00100000
+SECURITY_IDENTIFICATION = 0x00010000
+TOKEN_QUERY = 0x0008
+TOKEN_USER_CLASS = 1
+WAIT_OBJECT_0 = 0
 
 #: Where installers register a program, under HKEY_LOCAL_MACHINE / HKEY_CURRENT_USER.
 UNINSTALL_KEY = r"SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall"
@@ -307,6 +322,14 @@ def task_xml(
   </Actions>
 </Task>
 """
+
+
+#: Who may use the elevated updater's pipe (SDDL): SYSTEM and Administrators
+#: everything; authenticated users read and write data and attributes (0x12019b is
+#: FILE_GENERIC_READ | FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES) but not
+#: FILE_CREATE_PIPE_INSTANCE, so that nobody else can serve the pipe beside us.
+#: Protected: nothing is inherited.
+CHANNEL_SDDL = "D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;0x12019b;;;AU)"
 
 
 def schtasks_create_argv(name: str, xml_file: str) -> list[str]:
@@ -736,6 +759,245 @@ def _file_version_dwords(exe: str) -> tuple[int, int] | None:
 # ---------------------------------------------------------------------- the platform
 
 
+def _pipe_path(name: str) -> str:
+    return "\\\\.\\pipe\\" + name
+
+
+def _advapi() -> Any:
+    if sys.platform != "win32":
+        raise NotImplementedError("advapi32 exists only on Windows")
+    import ctypes
+    from ctypes import wintypes
+
+    advapi = ctypes.WinDLL("advapi32", use_last_error=True)
+    advapi.OpenThreadToken.argtypes = [
+        wintypes.HANDLE,
+        wintypes.DWORD,
+        wintypes.BOOL,
+        ctypes.POINTER(wintypes.HANDLE),
+    ]
+    advapi.OpenProcessToken.argtypes = [
+        wintypes.HANDLE,
+        wintypes.DWORD,
+        ctypes.POINTER(wintypes.HANDLE),
+    ]
+    advapi.GetTokenInformation.argtypes = [
+        wintypes.HANDLE, ctypes.c_int, wintypes.LPVOID, wintypes.DWORD,
+        ctypes.POINTER(wintypes.DWORD),
+    ]  # fmt: skip
+    advapi.ConvertSidToStringSidW.argtypes = [wintypes.LPVOID, ctypes.POINTER(wintypes.LPWSTR)]
+    advapi.ImpersonateNamedPipeClient.argtypes = [wintypes.HANDLE]
+    advapi.ConvertStringSecurityDescriptorToSecurityDescriptorW.argtypes = [
+        wintypes.LPCWSTR, wintypes.DWORD, ctypes.POINTER(wintypes.LPVOID),
+        ctypes.POINTER(wintypes.ULONG),
+    ]  # fmt: skip
+    return advapi
+
+
+def _token_sid(token: int) -> str:
+    """The user SID of an access token, as text (``S-1-5-18``)."""
+    if sys.platform != "win32":
+        raise NotImplementedError("GetTokenInformation exists only on Windows")
+    import ctypes
+    from ctypes import wintypes
+
+    advapi = _advapi()
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    size = wintypes.DWORD(0)
+    advapi.GetTokenInformation(token, TOKEN_USER_CLASS, None, 0, ctypes.byref(size))
+    buffer = ctypes.create_string_buffer(max(size.value, 1))
+    if not advapi.GetTokenInformation(token, TOKEN_USER_CLASS, buffer, size, ctypes.byref(size)):
+        raise ctypes.WinError(ctypes.get_last_error())
+    sid = ctypes.cast(buffer, ctypes.POINTER(wintypes.LPVOID))[0]  # TOKEN_USER.User.Sid
+    text = wintypes.LPWSTR()
+    if not advapi.ConvertSidToStringSidW(sid, ctypes.byref(text)):
+        raise ctypes.WinError(ctypes.get_last_error())
+    try:
+        return str(text.value)
+    finally:
+        kernel32.LocalFree(text)
+
+
+def _process_sid(pid: int) -> str:
+    """The user a process runs as."""
+    if sys.platform != "win32":
+        raise NotImplementedError("OpenProcessToken exists only on Windows")
+    import ctypes
+    from ctypes import wintypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    kernel32.OpenProcess.restype = wintypes.HANDLE
+    process = kernel32.OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, False, pid)
+    if not process:
+        raise ctypes.WinError(ctypes.get_last_error())
+    token = wintypes.HANDLE()
+    try:
+        if not _advapi().OpenProcessToken(process, TOKEN_QUERY, ctypes.byref(token)):
+            raise ctypes.WinError(ctypes.get_last_error())
+        try:
+            return _token_sid(token.value or 0)
+        finally:
+            kernel32.CloseHandle(token)
+    finally:
+        kernel32.CloseHandle(wintypes.HANDLE(process))
+
+
+def _pipe_client_sid(pipe: int) -> str:
+    """The user at the client end of a pipe, by impersonating it (identification
+    level: enough to read its token, never to act as it). Only after a read."""
+    if sys.platform != "win32":
+        raise NotImplementedError("ImpersonateNamedPipeClient exists only on Windows")
+    import ctypes
+    from ctypes import wintypes
+
+    advapi = _advapi()
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    kernel32.GetCurrentThread.restype = wintypes.HANDLE
+    if not advapi.ImpersonateNamedPipeClient(pipe):
+        raise ctypes.WinError(ctypes.get_last_error())
+    token = wintypes.HANDLE()
+    try:
+        if not advapi.OpenThreadToken(
+            kernel32.GetCurrentThread(), TOKEN_QUERY, True, ctypes.byref(token)
+        ):
+            raise ctypes.WinError(ctypes.get_last_error())
+    finally:
+        # Never go on as the client. (Were this to fail, the thread would hold an
+        # identification-level token, with which Windows refuses every access.)
+        if not advapi.RevertToSelf():
+            raise ctypes.WinError(ctypes.get_last_error())
+    try:
+        return _token_sid(token.value or 0)
+    finally:
+        kernel32.CloseHandle(token)
+
+
+def _pipe_server_pid(pipe: int) -> int:
+    if sys.platform != "win32":
+        raise NotImplementedError("GetNamedPipeServerProcessId exists only on Windows")
+    import ctypes
+    from ctypes import wintypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    pid = wintypes.ULONG(0)
+    if not kernel32.GetNamedPipeServerProcessId(wintypes.HANDLE(pipe), ctypes.byref(pid)):
+        raise ctypes.WinError(ctypes.get_last_error())
+    return int(pid.value)
+
+
+class _PipeListener:
+    """The elevated side of the pipe. One instance always waits for the next client,
+    made before the connected one is handed out, so that the name never lapses while
+    we serve it (a lapse would let someone else create it)."""
+
+    def __init__(self, name: str) -> None:
+        if sys.platform != "win32":
+            raise NotImplementedError("named pipes exist only on Windows")
+        import ctypes
+        from ctypes import wintypes
+
+        class SecurityAttributes(ctypes.Structure):
+            _fields_ = [
+                ("nLength", wintypes.DWORD),
+                ("lpSecurityDescriptor", wintypes.LPVOID),
+                ("bInheritHandle", wintypes.BOOL),
+            ]
+
+        self._path = _pipe_path(name)
+        self._descriptor = wintypes.LPVOID()
+        if not _advapi().ConvertStringSecurityDescriptorToSecurityDescriptorW(
+            CHANNEL_SDDL, 1, ctypes.byref(self._descriptor), None
+        ):
+            raise ctypes.WinError(ctypes.get_last_error())
+        self._attributes = SecurityAttributes(
+            ctypes.sizeof(SecurityAttributes), self._descriptor, False
+        )
+        self._waiting: int | None = None
+        self._waiting = self._instance(first=True)
+
+    def _instance(self, *, first: bool) -> int:
+        if sys.platform != "win32":
+            raise NotImplementedError("named pipes exist only on Windows")
+        import _winapi
+        import ctypes
+
+        flags = PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED
+        if first:  # fails when the name exists: someone else serves it
+            flags |= FILE_FLAG_FIRST_PIPE_INSTANCE
+        return int(_winapi.CreateNamedPipe(
+            self._path, flags,
+            PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE | PIPE_REJECT_REMOTE_CLIENTS,
+            PIPE_UNLIMITED_INSTANCES, 65536, 65536, 0, ctypes.addressof(self._attributes),
+        ))  # fmt: skip
+
+    def accept(self, timeout: float) -> Channel | None:
+        if sys.platform != "win32":
+            raise NotImplementedError("named pipes exist only on Windows")
+        import _winapi
+        from multiprocessing.connection import PipeConnection  # type: ignore[attr-defined]
+
+        pipe = self._waiting
+        if pipe is None:
+            raise OSError("the channel is closed")
+        overlapped = _winapi.ConnectNamedPipe(pipe, overlapped=True)
+        waited = _winapi.WaitForMultipleObjects(
+            [overlapped.event], False, max(0, int(timeout * 1000))
+        )
+        if waited != WAIT_OBJECT_0:
+            overlapped.cancel()
+            with contextlib.suppress(OSError):
+                overlapped.GetOverlappedResult(True)
+            return None
+        overlapped.GetOverlappedResult(True)
+        self._waiting = self._instance(first=False)
+        return Channel(PipeConnection(pipe), lambda: _pipe_client_sid(pipe))
+
+    def close(self) -> None:
+        if sys.platform != "win32":
+            raise NotImplementedError("named pipes exist only on Windows")
+        import _winapi
+        import ctypes
+
+        if self._waiting is not None:
+            with contextlib.suppress(OSError):
+                _winapi.CloseHandle(self._waiting)
+            self._waiting = None
+        if self._descriptor:
+            ctypes.WinDLL("kernel32").LocalFree(self._descriptor)
+            self._descriptor.value = None
+
+
+def _connect_pipe(name: str, server_sid: str) -> Channel:
+    """The requester's end of the pipe, once its server is known to be ``server_sid``."""
+    if sys.platform != "win32":
+        raise NotImplementedError("A named pipe exists only on Windows")
+    import _winapi
+    from multiprocessing.connection import PipeConnection  # type: ignore[attr-defined]
+
+    path = _pipe_path(name)
+    try:
+        pipe = _winapi.CreateFile(
+            path, GENERIC_READ | GENERIC_WRITE, 0, 0, OPEN_EXISTING,
+            FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, 0,
+        )  # fmt: skip
+    except OSError as exc:
+        if getattr(exc, "winerror", None) == ERROR_PIPE_BUSY:  # all instances taken
+            _winapi.WaitNamedPipe(path, 1000)
+            raise FileNotFoundError(ERROR_FILE_NOT_FOUND, "the pipe is busy", path) from exc
+        raise
+    try:
+        _winapi.SetNamedPipeHandleState(pipe, PIPE_READMODE_MESSAGE, None, None)
+        server = _process_sid(_pipe_server_pid(pipe))
+        if server != server_sid:
+            raise PermissionError(
+                ERROR_ACCESS_DENIED, f"the pipe is served by {server}, not the updater", path
+            )
+    except OSError:
+        _winapi.CloseHandle(pipe)
+        raise
+    return Channel(PipeConnection(pipe), lambda: server)
+
+
 class WindowsPlatform(PsutilPlatform):
     """Windows: WM_CLOSE to ask, TerminateProcess to force, retries for files in use."""
 
@@ -881,6 +1143,21 @@ class WindowsPlatform(PsutilPlatform):
 
     def start_elevated_worker(self) -> None:
         _run_checked(schtasks_run_argv(APPLY_TASK))
+
+    #: The on-demand task runs as SYSTEM.
+    elevated_identity: str = SID_SYSTEM
+
+    def own_identity(self) -> str:
+        return _process_sid(os.getpid())
+
+    def listen_elevated(self, name: str) -> _PipeListener:
+        """A named pipe that authenticated users may write but not serve
+        (:data:`CHANNEL_SDDL`), local clients only; each client is known by
+        impersonating it at identification level."""
+        return _PipeListener(name)
+
+    def connect_elevated(self, name: str) -> Channel:
+        return _connect_pipe(name, self.elevated_identity)
 
     def register_daily_task(
         self, name: str, program: Path, arguments: str, description: str, at: tuple[int, int]
