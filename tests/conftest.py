@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.elevating import elevating_fixture
 from tests.feedkit import Feed, build_feed
 from tests.feedserver import FeedServer, feed_server
 from tests.inbox import inbox_fixture
@@ -51,6 +52,9 @@ def server(feed: Feed) -> Iterator[FeedServer]:
 
 #: A shop's PC with a served feed (see tests/shopkit.py).
 shop = pytest.fixture(shop_fixture, name="shop")
+
+#: The shop's platform as a standard user's: updates go to the elevated updater.
+elevating = pytest.fixture(elevating_fixture, name="elevating")
 
 #: A support server that records uploaded bundles: (its URL, the handler class).
 inbox = pytest.fixture(inbox_fixture, name="inbox")

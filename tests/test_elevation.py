@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from packaging.version import Version
 
+from tests.elevating import ElevatingPlatform
+from tests.elevating import PlatformClass as _Base
 from tests.enginekit import tree
 from tests.shopkit import Shop, make_tpv, package_path
 from tests.wine import not_under_wine
@@ -40,47 +40,6 @@ from updater.platform import current as current_platform
 from updater.platform.base import Channel, channel_name
 from updater.publish.repository import ReleaseSpec
 from updater.service import UpdaterService
-
-CLI = Path(sys.executable).with_name("innova-update")
-_Base: Any = type(current_platform)
-
-
-class ElevatingPlatform(_Base):  # type: ignore[misc]
-    """Like Windows for a user who is not an administrator: updates are handed over."""
-
-    def __init__(self, config: Path) -> None:
-        super().__init__()
-        self.config = config
-        self.workers: list[subprocess.Popen[str]] = []
-        self.elevated_identity = self.own_identity()  # the "SYSTEM" we start is us
-
-    def needs_elevation(self, install_dir: Path) -> bool:
-        return True
-
-    def start_elevated_worker(self) -> None:
-        worker = subprocess.Popen(
-            [str(CLI), "apply-requests", "--config", str(self.config)],
-            env={**os.environ, "INNOVA_LANG": "en"},
-            text=True,
-        )
-        self.workers.append(worker)
-        # Reaped as soon as it ends, as the Task Scheduler would (no zombie is left
-        # for the tests that count this process's children).
-        threading.Thread(target=worker.wait, daemon=True).start()
-
-    def stop(self) -> None:
-        """End the workers that still wait for requesters (they stay a few seconds)."""
-        for worker in self.workers:
-            if worker.poll() is None:
-                worker.kill()
-            worker.wait(timeout=30)
-
-
-@pytest.fixture
-def elevating(shop: Shop) -> Iterator[ElevatingPlatform]:
-    platform = ElevatingPlatform(shop.config_path)
-    yield platform
-    platform.stop()
 
 
 class Recorder(NullObserver):

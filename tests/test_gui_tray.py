@@ -633,7 +633,7 @@ def test_a_tray_without_administrator_rights_hands_the_update_over(
 ) -> None:
     """As on Windows for a shop owner who is not an administrator: the tray's update is
     applied by the elevated updater (here a second process), and the tray shows it."""
-    from tests.test_elevation import ElevatingPlatform
+    from tests.elevating import ElevatingPlatform
 
     shop.publish("1.0.1")
     platform = ElevatingPlatform(shop.config_path)

@@ -19,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
 from tests.feedkit import Client, Feed, make_build, tree_digest
 from tests.feedserver import feed_server
@@ -247,6 +248,27 @@ def test_set_rollout_zero_halts_a_release(feed: Feed, tmp_path: Path) -> None:
         tpv = Client(server.url, feed.root, tmp_path / "state").check().product("tpv")
         assert tpv is not None and tpv.latest is not None
         assert tpv.latest.rollout_percent == 0
+
+
+def test_a_withdrawn_release_and_a_minimum_version_are_signed_into_the_manifest(
+    feed: Feed, tmp_path: Path
+) -> None:
+    out = release("set", feed.repo.workdir, "tpv", "1.1.0", "--withdrawn", "yes")
+    assert "withdrawn: yes" in out
+    out = release("minimum", feed.repo.workdir, "tpv", "1.0.1")
+    assert "older than 1.0.1" in out
+    refused = release("minimum", feed.repo.workdir, "tpv", "9.0", check=False)
+    assert "No release of tpv is 9.0 or newer" in refused
+    release("publish", feed.repo.workdir, "--keys", feed.keys_dir)
+    for server in feed_server(feed.repo.feed_dir):
+        tpv = Client(server.url, feed.root, tmp_path / "state").check().product("tpv")
+        assert tpv is not None and tpv.min_version == Version("1.0.1")
+        assert [str(r.version) for r in tpv.releases if r.withdrawn] == ["1.1.0"]
+    release("minimum", feed.repo.workdir, "tpv", "none")
+    release("set", feed.repo.workdir, "tpv", "1.1.0", "--withdrawn", "no")
+    document = json.loads(feed.repo.manifest_bytes("stable"))
+    assert "min_version" not in document["products"]["tpv"]
+    assert not any("withdrawn" in r for r in document["products"]["tpv"]["releases"])
 
 
 def test_keygen_writes_owner_only_encrypted_key(tmp_path: Path) -> None:

@@ -54,11 +54,15 @@ def choose(
     to_version: Version | None = None,
     ignore_rollout: bool = False,
     skipped: Collection[Version] = (),
+    requested: bool = False,
 ) -> Choice:
     """The newest release newer than ``installed`` that this machine may install.
 
-    With ``to_version``, only that release is considered (it may also be older than the
-    installed one: a deliberate downgrade is the service's business to allow).
+    With ``to_version``, only that release is considered, and an administrator may
+    install it even when it is older than the installed one or held back by the staged
+    rollout. Not when ``requested``: a standard user's request, run by the elevated
+    updater, keeps every rule. No one gets a release the publisher withdrew or one
+    older than the product's signed minimum version.
     """
     if to_version is not None:
         candidates = [r for r in product.releases if r.version == to_version]
@@ -67,13 +71,18 @@ def choose(
     refused: list[NotOffered] = []
     offer: Release | None = None
     for release in sorted(candidates, key=lambda r: r.version, reverse=True):
-        reason = _why_not(
+        reason = product.refusal(release.version)
+        if reason is None and requested and installed is not None and release.version <= installed:
+            reason = _("it is not newer than the installed version {installed}").format(
+                installed=installed
+            )
+        reason = reason or _why_not(
             release,
             prestashop=prestashop,
             updater_version=updater_version,
             machine_id=machine_id,
             only=only,
-            ignore_rollout=ignore_rollout or to_version is not None,
+            ignore_rollout=ignore_rollout or (to_version is not None and not requested),
             skipped=skipped,
         )
         if reason is None and offer is None:

@@ -72,6 +72,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
             "required": ["releases"],
             "properties": {
                 "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                "min_version": {"type": "string", "minLength": 1, "maxLength": 64},
                 "releases": {"type": "array", "items": {"$ref": "#/$defs/release"}},
             },
         },
@@ -94,6 +95,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
                 "min_updater_version": {"type": "string", "minLength": 1, "maxLength": 64},
                 "prestashop": {"type": "string", "minLength": 1, "maxLength": 200},
                 "rollout_percent": {"type": "integer", "minimum": 0, "maximum": 100},
+                "withdrawn": {"type": "boolean"},
                 "packages": {
                     "type": "array",
                     "minItems": 1,
@@ -252,6 +254,8 @@ class Release:
     min_updater_version: Version | None = None
     prestashop: SpecifierSet | None = None
     rollout_percent: int = 100
+    #: The publisher took it back: never installed again, nor restored to.
+    withdrawn: bool = False
 
     def notes_for(self, language: str) -> str:
         """The release notes in ``language``, falling back to Spanish, then English."""
@@ -273,6 +277,21 @@ class Product:
     id: str
     name: str
     releases: tuple[Release, ...] = field(default_factory=tuple)
+    #: The oldest version that may be installed or restored (older ones have a flaw
+    #: the publisher does not want back on any PC); None: no limit.
+    min_version: Version | None = None
+
+    def refusal(self, version: Version) -> str | None:
+        """Why ``version`` may not be put on a PC by an update or a restore (a sentence
+        for a person), None when it may."""
+        if self.min_version is not None and version < self.min_version:
+            return _("the publisher no longer allows versions older than {minimum}").format(
+                minimum=self.min_version
+            )
+        found = self.release(version)
+        if found is not None and found.withdrawn:
+            return _("the publisher withdrew it")
+        return None
 
     def release(self, version: Version | str) -> Release | None:
         wanted = Version(str(version))
@@ -547,6 +566,7 @@ def _build(document: Mapping[str, Any]) -> Manifest:
                     min_updater_version=min_updater,
                     prestashop=prestashop,
                     rollout_percent=int(raw.get("rollout_percent", 100)),
+                    withdrawn=bool(raw.get("withdrawn", False)),
                 )
             )
             previous = version
@@ -554,6 +574,11 @@ def _build(document: Mapping[str, Any]) -> Manifest:
             id=product_id,
             name=raw_product.get("name", product_id),
             releases=tuple(releases),
+            min_version=(
+                _version(raw_product["min_version"], f"manifest.products.{product_id}.min_version")
+                if "min_version" in raw_product
+                else None
+            ),
         )
     return Manifest(
         channel=document["channel"],

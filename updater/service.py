@@ -204,8 +204,14 @@ class UpdaterService:
         platform: Platform = current_platform,
         limits: NetworkLimits | None = None,
         session: requests.Session | None = None,
+        on_behalf_of: str | None = None,
     ) -> None:
         self.file_config = config
+        #: The standard user whose request this (elevated) service runs, who gets no
+        #: more than that user could get from the tray: no downgrade, no release held
+        #: back by the rollout, nothing run that the configuration names for the
+        #: PrestaShop version. None: the caller acts with its own rights.
+        self.on_behalf_of = on_behalf_of
         self.observer: Observer = observer or NullObserver()
         self.platform = platform
         self.limits = limits or NetworkLimits()
@@ -335,6 +341,20 @@ class UpdaterService:
             return None
         return parse_manifest(data, expected_channel=last.channel), last.checked_at
 
+    def _last_verified_manifest(self) -> Manifest | None:
+        """The manifest of the last successful check, however old: what the publisher
+        last said about which versions may be put back on a PC."""
+        last = load_last_check(self.state.root / LAST_CHECK_FILE)
+        if last is None:
+            return None
+        try:
+            data = (self.state.root / LAST_MANIFEST_FILE).read_bytes()
+            if hashlib.sha256(data).hexdigest() != last.manifest_sha256:
+                return None
+            return parse_manifest(data, expected_channel=last.channel)
+        except (OSError, UpdaterError):
+            return None
+
     def _root_bytes(self) -> bytes:
         try:
             return self.config.feed.root.read_bytes()
@@ -393,8 +413,9 @@ class UpdaterService:
             machine_id=self.state.machine_id(),
             only=only,
             to_version=to_version,
-            ignore_rollout=ignore_rollout,
+            ignore_rollout=ignore_rollout and self.on_behalf_of is None,
             skipped=skipped,
+            requested=self.on_behalf_of is not None,
         )
 
     def check(
@@ -1022,6 +1043,7 @@ class UpdaterService:
                         which=snapshot or "", product=product.name
                     )
                 )
+            self._refuse_withdrawn(product, chosen)
             self._ensure_closed(product, if_running, wait_seconds)
             installed = self.installed_version(product)
             changed = tuple(changed_data_paths(chosen))
@@ -1081,6 +1103,25 @@ class UpdaterService:
                 undo,
             )
 
+    def _refuse_withdrawn(self, product: ProductConfig, chosen: SnapshotInfo) -> None:
+        """A saved version the publisher took back (withdrawn, or below the signed
+        minimum version) is not put back, by anyone.
+
+        Raises:
+            PreflightError: it is refused; nothing was changed.
+        """
+        manifest = self._last_verified_manifest()
+        found = manifest.product(product.id) if manifest is not None else None
+        version = _maybe_version(chosen.version)
+        reason = found.refusal(version) if found is not None and version is not None else None
+        if reason is not None:
+            raise PreflightError(
+                _("{product} {version} cannot be restored: {reason}.").format(
+                    product=product.name, version=version, reason=reason
+                ),
+                hint=_("Nothing was changed. Install the newest version instead."),
+            )
+
     # ------------------------------------------------------------------ elevation
 
     def _delegate(self, request: Request) -> dict[str, Any]:
@@ -1123,6 +1164,7 @@ class UpdaterService:
             worker = UpdaterService(
                 self.file_config, Observers([self.observer, channel]),
                 platform=_Elevated(self.platform), limits=self.limits, session=self._session,
+                on_behalf_of=user,
             )  # fmt: skip
             return worker._run_request(request)
 

@@ -287,21 +287,40 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_set(args: argparse.Namespace) -> int:
     repo = FeedRepository(Path(args.workdir))
     critical = {"yes": True, "no": False}.get(args.critical or "")
-    if args.rollout is None and critical is None:
-        raise PublishError(_("Nothing to change: give --rollout and/or --critical."))
+    withdrawn = {"yes": True, "no": False}.get(args.withdrawn or "")
+    if args.rollout is None and critical is None and withdrawn is None:
+        raise PublishError(_("Nothing to change: give --rollout, --critical and/or --withdrawn."))
     record = repo.set_release(
-        args.product, args.version, rollout_percent=args.rollout, critical=critical
-    )
+        args.product, args.version, rollout_percent=args.rollout, critical=critical,
+        withdrawn=withdrawn,
+    )  # fmt: skip
     print(
         _(
-            "{product} {version}: rollout {rollout} %, critical: {critical} (not published yet)."
+            "{product} {version}: rollout {rollout} %, critical: {critical}, withdrawn: "
+            "{withdrawn} (not published yet)."
         ).format(
             product=args.product,
             version=record["version"],
             rollout=record.get("rollout_percent", 100),
             critical=_("yes") if record.get("critical") else _("no"),
+            withdrawn=_("yes") if record.get("withdrawn") else _("no"),
         )
     )
+    return 0
+
+
+def cmd_minimum(args: argparse.Namespace) -> int:
+    repo = FeedRepository(Path(args.workdir))
+    repo.set_minimum(args.product, None if args.version == "none" else args.version)
+    if args.version == "none":
+        print(_("{product}: no minimum version (not published yet).").format(product=args.product))
+    else:
+        print(
+            _(
+                "{product}: PCs will not install or restore versions older than {version} "
+                "(not published yet)."
+            ).format(product=args.product, version=args.version)
+        )
     return 0
 
 
@@ -513,12 +532,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rollout", type=int, metavar="PERCENT", help=_("staged rollout percentage"))
     p.add_argument("--min-updater", metavar="VERSION", help=_("oldest updater that may install"))
 
-    p = command("set", cmd_set, _("Change a release's rollout or critical flag."))
+    p = command("set", cmd_set, _("Change a release's rollout, critical flag or withdrawal."))
     p.add_argument("workdir")
     p.add_argument("product")
     p.add_argument("version")
     p.add_argument("--rollout", type=int, metavar="PERCENT", help=_("0 halts the rollout"))
     p.add_argument("--critical", choices=["yes", "no"])
+    p.add_argument(
+        "--withdrawn",
+        choices=["yes", "no"],
+        help=_("yes: no PC installs this release or restores it again"),
+    )
+
+    p = command(
+        "minimum",
+        cmd_minimum,
+        _("Set the oldest version PCs may install or restore (older ones have a flaw)."),
+    )
+    p.add_argument("workdir")
+    p.add_argument("product")
+    p.add_argument("version", help=_("a version, or 'none' for no limit"))
 
     p = command("remove", cmd_remove, _("Remove a release that is not published yet."))
     p.add_argument("workdir")

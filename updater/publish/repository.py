@@ -421,8 +421,10 @@ class FeedRepository:
         *,
         rollout_percent: int | None = None,
         critical: bool | None = None,
+        withdrawn: bool | None = None,
     ) -> dict[str, Any]:
-        """Change a release's rollout percentage or critical flag (e.g. halt it with 0 %).
+        """Change a release's rollout percentage, critical flag or withdrawal (halt it
+        with 0 %; withdraw it so that no PC installs it or restores it again).
 
         Raises:
             PublishError: no such release or an invalid value.
@@ -438,9 +440,48 @@ class FeedRepository:
                 record["critical"] = True
             else:
                 record.pop("critical", None)
+        if withdrawn is not None:
+            if withdrawn:
+                record["withdrawn"] = True
+            else:
+                record.pop("withdrawn", None)
         self._check_release(product, document["products"][product], record)
         write_atomic(self.workdir / RELEASES_FILE, _json_bytes(document))
         return record
+
+    def set_minimum(self, product: str, version: str | None) -> None:
+        """Set the oldest version of ``product`` that PCs may install or restore (None:
+        no limit): versions below it have a flaw no PC should get back.
+
+        Raises:
+            PublishError: no such product, an invalid version, or no release at or
+                above it that is not withdrawn (PCs would be left with nothing).
+        """
+        document = self.releases_document()
+        entry = document["products"].get(product)
+        if entry is None:
+            raise PublishError(_("There is no product {product}.").format(product=product))
+        if version is None:
+            entry.pop("min_version", None)
+        else:
+            try:
+                minimum = Version(version)
+            except InvalidVersion as exc:
+                raise PublishError(
+                    _("'{value}' is not a valid version number.").format(value=version)
+                ) from exc
+            if not any(
+                Version(r["version"]) >= minimum and not r.get("withdrawn")
+                for r in entry["releases"]
+            ):
+                raise PublishError(
+                    _("No release of {product} is {version} or newer: publish one first.").format(
+                        product=product, version=minimum
+                    )
+                )
+            entry["min_version"] = str(minimum)
+        self._check_document(document)
+        write_atomic(self.workdir / RELEASES_FILE, _json_bytes(document))
 
     def remove_release(self, product: str, version: str) -> dict[str, Any]:
         """Remove a release that was added but not published yet, with its files.
@@ -609,8 +650,9 @@ class FeedRepository:
         """Validate one changed release as it will appear in a manifest (the rest is
         unchanged, and :meth:`publish` validates every channel's whole manifest again)."""
         entry: dict[str, Any] = {"releases": [record]}
-        if "name" in product:
-            entry["name"] = product["name"]
+        for name in ("name", "min_version"):
+            if name in product:
+                entry[name] = product[name]
         document = {
             "schema_version": SCHEMA_VERSION,
             "media_type": MANIFEST_MEDIA_TYPE,
@@ -640,8 +682,9 @@ class FeedRepository:
                 key=lambda r: Version(r["version"]),
             )
             entry: dict[str, Any] = {"releases": releases}
-            if "name" in raw:
-                entry["name"] = raw["name"]
+            for name in ("name", "min_version"):
+                if name in raw:
+                    entry[name] = raw[name]
             products[product_id] = entry
         return {
             "schema_version": SCHEMA_VERSION,
