@@ -655,6 +655,7 @@ class Tray(QObject):
             self.service.preferences(),
             interval_hours=config.check_interval_hours,
             channel=config.feed.channel,
+            channels=config.feed.channels,
         )
         window.saved.connect(self.save_settings)
         self._show("settings", window)

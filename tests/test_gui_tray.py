@@ -3,6 +3,7 @@ folders and real processes (pytest-qt, offscreen Qt)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -336,11 +337,13 @@ def test_settings_are_saved_and_switch_the_language(shop: Shop, tray: Tray, qtbo
     assert prefs.opening_hours is not None and prefs.language == "es"
     assert tray.service.config.check_interval_hours == 12
     assert tray.action("Buscar actualizaciones ahora") is not None
-    bad = tray.open_settings()
-    bad.channel.setCurrentText("Not A Channel")
-    bad.save_button.click()
-    assert bad.error.isVisible() and bad.isVisible()
+    again = tray.open_settings()
+    # The configuration lists no other channel: the owner has nothing to choose.
+    assert [again.channel.itemText(i) for i in range(again.channel.count())] == ["stable"]
+    assert not again.channel.isEnabled() and not again.channel.isEditable()
+    tray.save_settings(dataclasses.replace(prefs, channel="beta"))  # as if forced
     assert tray.service.preferences().channel is None
+    assert tray.service.config.feed.channel == "stable"
 
 
 def test_bugfix_installs_by_itself_when_allowed(shop: Shop, tray: Tray, qtbot: QtBot) -> None:

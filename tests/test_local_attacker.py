@@ -7,13 +7,18 @@ malformed requests, a silent requester) are in tests/test_elevation.py."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from tests.elevating import ElevatingPlatform
 from tests.enginekit import tree
+from tests.links import symlink
 from tests.shopkit import Shop
 from updater.config import load_config
 from updater.errors import PreflightError
+from updater.preferences import MAX_PREFERENCES_BYTES, Preferences, PreferencesStore
 from updater.service import UpdaterService
 
 
@@ -78,3 +83,55 @@ def test_no_one_restores_a_version_below_the_signed_minimum(
         with pytest.raises(PreflightError, match=r"no longer allows versions older than 1\.0\.1"):
             service.restore("tpv")
     assert tree(shop.install_dir) == before and installed(shop) == "1.0.1"
+
+
+# ------------------------------------------------ the owner's file, read by SYSTEM
+
+
+def planted(shop: Shop) -> Path:
+    """Where users may write: the owner's preferences file (made by setup)."""
+    path = PreferencesStore.in_state_dir(shop.service.state.root).path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def reads_defaults(shop: Shop) -> bool:
+    """What a fresh service (the elevated updater's, say) takes from the file."""
+    return PreferencesStore.in_state_dir(shop.service.state.root).load() == Preferences()
+
+
+def test_the_owners_file_read_through_a_link_is_ignored(shop: Shop, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text('{"version": 1, "check_interval_hours": 2}')
+    symlink(planted(shop), elsewhere)
+    assert reads_defaults(shop)
+
+
+def test_the_owners_file_as_a_second_name_of_another_file_is_ignored(
+    shop: Shop, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text('{"version": 1, "check_interval_hours": 2}')
+    try:
+        os.link(elsewhere, planted(shop))
+    except OSError:
+        pytest.skip("this file system makes no hard links")
+    assert reads_defaults(shop)
+
+
+def test_a_huge_owners_file_is_not_read(shop: Shop) -> None:
+    padding = " " * (MAX_PREFERENCES_BYTES + 10)
+    planted(shop).write_text('{"version": 1, "check_interval_hours": 2' + padding + "}")
+    assert reads_defaults(shop)
+    planted(shop).write_text('{"version": 1, "check_interval_hours": 2}')
+    assert not reads_defaults(shop)  # the same settings, small enough, are read
+
+
+def test_a_folder_or_a_pipe_in_place_of_the_owners_file_is_ignored(shop: Shop) -> None:
+    path = planted(shop)
+    path.mkdir()
+    assert reads_defaults(shop)
+    path.rmdir()
+    if hasattr(os, "mkfifo"):  # POSIX: reading a FIFO with no writer would hang
+        os.mkfifo(path)
+        assert reads_defaults(shop)

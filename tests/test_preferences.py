@@ -102,7 +102,15 @@ def test_skipped_release_is_not_offered_but_a_critical_one_is(shop: Shop) -> Non
     assert choice.offer is not None and str(choice.offer.version) == "1.1.1"
 
 
+def allow_beta(shop: Shop) -> None:
+    """IT lets this shop's owner choose the beta channel."""
+    text = shop.config_path.read_text()
+    shop.config_path.write_text(text.replace("[feed]\n", "[feed]\nchannels = ['stable', 'beta']\n"))
+    shop.service = UpdaterService(load_config(shop.config_path))
+
+
 def test_saved_settings_are_in_effect_for_a_new_service_like_the_cli(shop: Shop) -> None:
+    allow_beta(shop)
     shop.service.save_preferences(
         Preferences(check_interval_hours=24, channel="beta", language="es")
     )
@@ -112,6 +120,21 @@ def test_saved_settings_are_in_effect_for_a_new_service_like_the_cli(shop: Shop)
     assert fresh.config.check_interval_hours == 24
     assert fresh.config.language == "es"
     assert fresh.file_config.feed.channel == "stable"  # the file itself is untouched
+
+
+def test_the_owner_cannot_choose_a_channel_it_did_not_allow(shop: Shop) -> None:
+    with pytest.raises(ConfigError, match="may not follow the channel 'beta'"):
+        shop.service.save_preferences(Preferences(channel="beta"))
+    assert shop.service.preferences().channel is None
+    # Written straight into the owner's file (a user may write it): ignored by everyone,
+    # the elevated updater included.
+    store = PreferencesStore.in_state_dir(shop.service.state.root)
+    store.path.parent.mkdir(parents=True, exist_ok=True)
+    store.path.write_text('{"version": 1, "channel": "beta"}')
+    assert store.load().channel == "beta"
+    assert UpdaterService(load_config(shop.config_path)).config.feed.channel == "stable"
+    allow_beta(shop)  # once IT lists it, it is the owner's choice
+    assert shop.service.config.feed.channel == "beta"
 
 
 def test_cached_check_works_without_the_network(shop: Shop) -> None:

@@ -91,7 +91,7 @@ _TOP_KEYS = (
     "retention",
     "products",
 )
-_FEED_KEYS = ("url", "mirrors", "root", "channel", "ca_bundle")
+_FEED_KEYS = ("url", "mirrors", "root", "channel", "channels", "ca_bundle")
 _RETENTION_KEYS = ("keep", "max_disk_mb")
 _PRODUCT_KEYS = (
     "name",
@@ -133,6 +133,9 @@ class FeedConfig:
         root: The trusted ``root.json`` (the feed's first root of trust); it existed
             and was readable when the configuration was loaded.
         channel: The release channel this PC follows (``stable``, ``beta``, …).
+        channels: The channels the shop owner may choose from in the tray; ``channel``
+            is always one of them. Only this list, never what a user's file says, can
+            move the PC (and its SYSTEM task) to another channel.
         ca_bundle: Certificate authorities to trust for HTTPS instead of the usual
             ones (for feeds behind a private CA); ``None`` for the usual ones.
     """
@@ -142,6 +145,11 @@ class FeedConfig:
     root: Path
     channel: str = "stable"
     ca_bundle: Path | None = None
+    channels: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.channel not in self.channels:
+            object.__setattr__(self, "channels", (self.channel, *self.channels))
 
     @property
     def urls(self) -> tuple[str, ...]:
@@ -826,12 +834,25 @@ class _Reader:
                 "feed.channel",
                 _("'{value}' is not a valid channel name."),
             )
+        channels: list[str] = []
+        if "channels" in raw:
+            listed = raw["channels"]
+            if not isinstance(listed, list):
+                raise self.wrong_type("feed.channels", _("a list of strings"), listed)
+            for index, item in enumerate(listed):
+                where = _key("feed", "channels", index)
+                name = self.identifier(
+                    self.string(item, where), where, _("'{value}' is not a valid channel name.")
+                )
+                if name not in channels:
+                    channels.append(name)
         ca_bundle = None
         if "ca_bundle" in raw:
             ca_bundle = self.readable_file(raw["ca_bundle"], "feed.ca_bundle")
         return FeedConfig(
-            url=url, mirrors=tuple(mirrors), root=root, channel=channel, ca_bundle=ca_bundle
-        )
+            url=url, mirrors=tuple(mirrors), root=root, channel=channel, ca_bundle=ca_bundle,
+            channels=tuple(channels),
+        )  # fmt: skip
 
     def retention(self, value: object) -> Retention:
         raw = self.table(value, "retention", _RETENTION_KEYS)

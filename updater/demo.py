@@ -352,6 +352,8 @@ def _write_config(layout: _Layout, feed_location: str) -> None:
         f"url = {_toml_string(feed_location)}",
         f"root = {_toml_string(str(layout.trusted_root))}",
         f"channel = {_toml_string(CHANNEL)}",
+        "# The channels the shop owner may choose in the tray's settings.",
+        'channels = ["stable", "beta"]',
     ]
     for product, program in PROGRAMS.items():
         health = [*_python(), "{install_dir}/" + program, "--self-test"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import uuid
 from pathlib import Path
 
@@ -57,3 +58,46 @@ def write_probe(folder: Path) -> OSError | None:
             probe.unlink(missing_ok=True)
         return exc
     return None
+
+
+def is_link_like(info: os.stat_result) -> bool:
+    """Whether an ``lstat`` result is a link of any kind: a symbolic link, or on
+    Windows any reparse point (a junction, a mount point, a cloud placeholder…)."""
+    attributes = getattr(info, "st_file_attributes", 0)
+    return stat.S_ISLNK(info.st_mode) or bool(attributes & stat.FILE_ATTRIBUTE_REPARSE_POINT)
+
+
+def read_plain_file(path: Path, limit: int) -> bytes:
+    """The content of a file that a less trusted account may have written, read as the
+    elevated updater may: only a plain file with one name (no link, junction, device,
+    pipe or folder, no hard link to something else), opened without following a link,
+    checked to be the file that was looked at, and never more than ``limit`` bytes.
+
+    Raises:
+        FileNotFoundError: there is no such file.
+        ValueError: it is not a plain file, it was replaced meanwhile, or it is larger
+            than ``limit`` (it is not read further).
+        OSError: it cannot be read.
+    """
+    before = os.lstat(path)
+    if is_link_like(before) or not stat.S_ISREG(before.st_mode) or before.st_nlink != 1:
+        raise ValueError(f"{path} is not a plain file")
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+    flags |= getattr(os, "O_NONBLOCK", 0)  # a FIFO put in its place must not hang us
+    descriptor = os.open(path, flags)
+    try:
+        after = os.fstat(descriptor)
+        if (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino):
+            raise ValueError(f"{path} was replaced while it was read")
+        if not stat.S_ISREG(after.st_mode):
+            raise ValueError(f"{path} is not a plain file")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit and (chunk := os.read(descriptor, min(65536, limit + 1 - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(descriptor)
+    if size > limit:
+        raise ValueError(f"{path} is larger than {limit} bytes")
+    return b"".join(chunks)

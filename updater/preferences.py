@@ -33,7 +33,7 @@ from packaging.version import InvalidVersion, Version
 
 from updater.config import MachineConfig
 from updater.errors import ConfigError, StorageError
-from updater.fsutil import write_atomic
+from updater.fsutil import read_plain_file, write_atomic
 from updater.i18n import SUPPORTED, _
 from updater.manifest import Release, ReleaseKind
 
@@ -54,6 +54,8 @@ PREFERENCES_FILE = "preferences.json"
 #: rest is for administrators only): the tray saves the owner's choices there. The
 #: elevated updater only reads them, as data, checked like everything it reads.
 OWNER_DIR = "owner"
+#: A preferences file larger than this is not read (a year of skipped releases is ~10 kB).
+MAX_PREFERENCES_BYTES = 256 * 1024
 _FORMAT = 1
 _CHANNEL = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 #: The check interval the owner may choose, in hours.
@@ -257,12 +259,17 @@ class PreferencesStore:
         return cls(root / OWNER_DIR / PREFERENCES_FILE)
 
     def load(self) -> Preferences:
-        """The saved preferences; the defaults if there are none or they are damaged."""
+        """The saved preferences; the defaults if there are none or they are damaged.
+
+        Users may write this file, and the elevated updater reads it: only a plain
+        file of at most :data:`MAX_PREFERENCES_BYTES` is read (a link, a folder, a
+        device or a huge file counts as damaged).
+        """
         try:
-            raw = self.path.read_bytes()
+            raw = read_plain_file(self.path, MAX_PREFERENCES_BYTES)
         except FileNotFoundError:
             return Preferences()
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             log.warning("Cannot read the preferences %s: %s", self.path, exc)
             return Preferences()
         try:
@@ -290,10 +297,18 @@ class PreferencesStore:
 
 
 def apply_preferences(config: MachineConfig, preferences: Preferences) -> MachineConfig:
-    """``config`` with the owner's settings in place of the file's."""
+    """``config`` with the owner's settings in place of the file's. A channel that the
+    configuration does not list (``[feed] channels``) is ignored: the owner's file is
+    theirs to write, the channels are IT's to choose."""
     feed = config.feed
     if preferences.channel is not None:
-        feed = dataclasses.replace(feed, channel=preferences.channel)
+        if preferences.channel in feed.channels:
+            feed = dataclasses.replace(feed, channel=preferences.channel)
+        else:
+            log.warning(
+                "Ignoring the owner's channel %r: the configuration allows only %s",
+                preferences.channel, ", ".join(feed.channels),
+            )  # fmt: skip
     return dataclasses.replace(
         config,
         feed=feed,

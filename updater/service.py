@@ -552,9 +552,20 @@ class UpdaterService:
         that a later change of the file by a technician still takes effect.
 
         Raises:
+            ConfigError: the channel is not one the configuration lists (nothing
+                changed).
             StorageError: they cannot be saved (nothing changed).
         """
         file = self.file_config
+        if preferences.channel is not None and preferences.channel not in file.feed.channels:
+            raise ConfigError(
+                _("This PC may not follow the channel '{channel}'.").format(
+                    channel=preferences.channel
+                ),
+                hint=_("The channels it may follow are: {channels}.").format(
+                    channels=", ".join(file.feed.channels)
+                ),
+            )
         if preferences.channel == file.feed.channel:
             preferences = dataclasses.replace(preferences, channel=None)
         if preferences.check_interval_hours == file.check_interval_hours:

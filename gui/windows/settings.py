@@ -23,9 +23,6 @@ from updater.errors import ConfigError
 from updater.i18n import _
 from updater.preferences import MAX_INTERVAL_HOURS, MIN_INTERVAL_HOURS, OpeningHours, Preferences
 
-#: Channels offered in the list; another one can be typed.
-CHANNELS = ("stable", "beta")
-
 
 class SettingsWindow(QDialog):
     """Edits the owner's settings; emits ``saved`` with the new preferences."""
@@ -38,6 +35,7 @@ class SettingsWindow(QDialog):
         *,
         interval_hours: float,
         channel: str,
+        channels: tuple[str, ...] = (),
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -55,11 +53,12 @@ class SettingsWindow(QDialog):
         self.interval.setValue(interval_hours)
         form.addRow(_("Look for updates every") + ":", self.interval)
 
+        # Only the channels the configuration lists: IT chooses them, not the owner.
         self.channel = QComboBox()
-        self.channel.setEditable(True)
-        for name in CHANNELS:
+        for name in dict.fromkeys((channel, *channels)):
             self.channel.addItem(name)
         self.channel.setCurrentText(channel)
+        self.channel.setEnabled(self.channel.count() > 1)
         form.addRow(_("Release channel") + ":", self.channel)
 
         self.auto = QCheckBox(_("Install bug-fix updates automatically"))
