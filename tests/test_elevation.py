@@ -85,7 +85,7 @@ def test_an_update_is_applied_by_the_elevated_updater(
     result = service.update("tpv", to_version="1.0.1")
     assert result.outcome == "updated" and str(result.to_version) == "1.0.1"
     assert (shop.install_dir / "VERSION").read_text() == "1.0.1\n"
-    assert len(platform.workers) == 1
+    assert platform.workers  # the task was started (again, if it was slow to come up)
     # The requester saw the elevated updater's progress, in order.
     assert recorder.steps[:2] == [Step.PREFLIGHT, Step.DOWNLOAD]
     assert recorder.steps[-2:] == [Step.HEALTH_CHECK, Step.COMMIT]
@@ -151,11 +151,12 @@ def test_a_check_and_a_poll_are_made_by_the_elevated_updater(
     service, platform, _recorder = handed_over(shop, elevating)
     found = service.check()
     assert [str(c.offer.version) for c in found.choices if c.offer] == ["1.0.1"]
-    assert len(platform.workers) == 1  # made by the other process, which wrote the history
+    started = len(platform.workers)
+    assert started >= 1  # made by the other process, which wrote the history
     assert shop.service.history(limit=1)[0].operation.value == "check"
     polled = service.poll()
     assert polled.next_check is not None  # the schedule was kept by the elevated side
-    assert len(platform.workers) == 2
+    assert len(platform.workers) > started  # each hand-over starts the task
 
 
 def test_the_owners_choices_are_kept_where_the_owner_may_write(shop: Shop) -> None:

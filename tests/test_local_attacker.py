@@ -8,6 +8,10 @@ malformed requests, a silent requester) are in tests/test_elevation.py."""
 from __future__ import annotations
 
 import os
+import shutil
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,8 +20,12 @@ from tests.elevating import ElevatingPlatform
 from tests.enginekit import tree
 from tests.links import symlink
 from tests.shopkit import Shop
+from tests.wine import not_under_wine
 from updater.config import load_config
-from updater.errors import PreflightError
+from updater.errors import PreflightError, UpdaterError
+from updater.observer import NullObserver, Step
+from updater.platform import current as current_platform
+from updater.platform.windows import others_may_replace, untrusted_rights
 from updater.preferences import MAX_PREFERENCES_BYTES, Preferences, PreferencesStore
 from updater.service import UpdaterService
 
@@ -135,3 +143,201 @@ def test_a_folder_or_a_pipe_in_place_of_the_owners_file_is_ignored(shop: Shop) -
     if hasattr(os, "mkfifo"):  # POSIX: reading a FIFO with no writer would hang
         os.mkfifo(path)
         assert reads_defaults(shop)
+
+
+# ------------------------------------------------ data folders, written by the shop
+
+
+def system32(tmp_path: Path) -> Path:
+    """A stand-in for a folder only SYSTEM may read and write."""
+    folder = tmp_path / "Windows" / "System32"
+    (folder / "config").mkdir(parents=True)
+    (folder / "config" / "SAM").write_bytes(b"SECRET-HASHES")
+    return folder
+
+
+def leaked(shop: Shop) -> list[Path]:
+    """Files of the state folder (snapshots, downloads…) holding the stand-in's secret."""
+    return [
+        path
+        for path in shop.service.state.root.rglob("*")
+        if path.is_file() and not path.is_symlink() and b"SECRET-HASHES" in path.read_bytes()
+    ]
+
+
+def swap_for_link(folder: Path, target: Path) -> None:
+    """What a user who may write in ``folder``'s parent does: move it away and put a
+    link (a junction on Windows) in its place."""
+    folder.rename(folder.with_name(folder.name + ".mine"))
+    symlink(folder, target, directory=True)
+
+
+def test_a_data_folder_swapped_for_a_link_is_neither_read_nor_written(
+    shop: Shop, elevating: ElevatingPlatform, tmp_path: Path
+) -> None:
+    protected = system32(tmp_path)
+    shop.publish("1.0.1")
+    swap_for_link(shop.data_dir, protected)
+    before = tree(shop.install_dir)
+    with pytest.raises(PreflightError, match="is a link"):
+        as_user(shop, elevating).update("tpv")
+    assert tree(shop.install_dir) == before and leaked(shop) == []
+    assert tree(protected) == {"config/SAM": tree(protected)["config/SAM"]}
+
+
+def test_a_folder_above_the_data_path_swapped_for_a_link_is_refused(
+    shop: Shop, elevating: ElevatingPlatform, tmp_path: Path
+) -> None:
+    protected = system32(tmp_path)
+    shutil.copytree(shop.data_dir, protected / "TPV")  # the path below the link exists
+    shop.publish("1.0.1")
+    swap_for_link(shop.data_dir.parent, protected)
+    with pytest.raises(PreflightError, match="is a link"):
+        as_user(shop, elevating).update("tpv")
+    assert leaked(shop) == []
+
+
+def test_a_restore_writes_nothing_through_a_link(
+    shop: Shop, elevating: ElevatingPlatform, tmp_path: Path
+) -> None:
+    """The proof of concept: plant a payload in the data folder, let it be saved with
+    the version, swap the folder for a link to System32, then ask for a restore."""
+    protected = system32(tmp_path)
+    (shop.data_dir / "payload.dll").write_bytes(b"MZ evil")
+    shop.publish("1.0.1")
+    shop.service.update("tpv")  # the nightly task: 1.0.0 and its data are saved
+    swap_for_link(shop.data_dir, protected)
+    with pytest.raises(PreflightError, match="is a link"):
+        as_user(shop, elevating).restore("tpv")
+    assert not (protected / "payload.dll").exists()
+    assert sorted(tree(protected)) == ["config/SAM"]
+    assert installed(shop) == "1.0.1"
+
+
+class SwapDuringSnapshot(NullObserver):
+    """A user racing the snapshot: once the copy has begun, a folder it listed is
+    swapped for a link to System32."""
+
+    def __init__(self, folder: Path, target: Path) -> None:
+        self.folder, self.target, self.swapped = folder, target, False
+
+    def progress(
+        self, product: str, step: Step, done: int, total: int | None, rate: float | None = None
+    ) -> None:
+        if step == Step.SNAPSHOT and not self.swapped:
+            self.swapped = True
+            swap_for_link(self.folder, self.target)
+
+
+def test_a_folder_swapped_for_a_link_during_the_snapshot_is_not_followed(
+    shop: Shop, tmp_path: Path
+) -> None:
+    protected = system32(tmp_path)
+    (shop.data_dir / "zz").mkdir()
+    (shop.data_dir / "zz" / "notes.txt").write_text("copied after the swap")
+    shop.publish("1.0.1")
+    racer = SwapDuringSnapshot(shop.data_dir / "zz", protected / "config")
+    service = UpdaterService(load_config(shop.config_path), racer)
+    before = tree(shop.install_dir)
+    with pytest.raises(UpdaterError, match="link or junction"):
+        service.update("tpv")
+    assert racer.swapped and tree(shop.install_dir) == before and leaked(shop) == []
+
+
+def test_deleting_a_tree_does_not_follow_a_link_swapped_into_it(tmp_path: Path) -> None:
+    protected = system32(tmp_path)
+    old = tmp_path / "old-data"
+    (old / "sub").mkdir(parents=True)
+    (old / "sub" / "f.txt").write_text("old")
+    swap_for_link(old / "sub", protected / "config")
+    current_platform.remove_no_follow(old)
+    assert not old.exists() and (protected / "config" / "SAM").read_bytes() == b"SECRET-HASHES"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes; Windows: the ACL test below")
+def test_a_data_folder_whose_parent_others_may_write_is_refused(
+    shop: Shop, elevating: ElevatingPlatform
+) -> None:
+    shop.publish("1.0.1")
+    shop.data_dir.parent.chmod(0o777)  # any user may rename what is in it
+    try:
+        with pytest.raises(PreflightError, match="Other users may rename or replace"):
+            as_user(shop, elevating).update("tpv")
+        assert installed(shop) == "1.0.0"
+        shop.data_dir.parent.chmod(0o1777)  # the sticky bit: only the owner (root) may
+        as_user(shop, elevating).update("tpv")
+        assert installed(shop) == "1.0.1"
+    finally:
+        shop.data_dir.parent.chmod(0o755)
+
+
+def test_the_shops_data_in_a_snapshot_is_for_administrators_only(shop: Shop) -> None:
+    shop.publish("1.0.1")
+    shop.service.update("tpv")
+    [snapshot] = shop.service.snapshots("tpv")
+    data = snapshot.path / "data"
+    assert data.is_dir()
+    if sys.platform != "win32":  # Windows: icacls, argued in docs/security.md
+        assert stat.S_IMODE(data.stat().st_mode) == 0o700
+
+
+# ---------------------------------------- who may replace a folder on Windows (ACLs)
+
+ME = "S-1-5-21-1-2-3-1001"  # the account the updater runs as (an administrator)
+SHOP_USER = "S-1-5-21-1-2-3-1002"
+FULL, MODIFY, READ = 0x001F01FF, 0x001301BF, 0x001200A9
+ALLOW, INHERITABLE, INHERIT_ONLY = 0, 0x03, 0x08
+
+
+def test_acl_rules_for_who_may_swap_a_folder() -> None:
+    """What Windows' folders look like, as their DACLs read (docs/security.md)."""
+    admins_only = [
+        (ALLOW, INHERITABLE, FULL, "S-1-5-18"), (ALLOW, INHERITABLE, FULL, "S-1-5-32-544"),
+        (ALLOW, INHERITABLE, READ, "S-1-5-32-545"),
+    ]  # fmt: skip
+    assert untrusted_rights("S-1-5-32-544", admins_only, ME) == READ
+    program_files = untrusted_rights("S-1-5-32-544", admins_only, ME)
+    # ProgramData's default: users may create files and folders ("this folder and
+    # subfolders"), CREATOR OWNER gets full control of what they create.
+    program_data = untrusted_rights(
+        "S-1-5-18",
+        [
+            *admins_only,
+            (ALLOW, INHERITABLE, 0x2 | 0x4, "S-1-5-32-545"),
+            (ALLOW, INHERITABLE | INHERIT_ONLY, 0x10000000, "S-1-3-0"),
+        ],
+        ME,
+    )
+    data_modify = untrusted_rights("S-1-5-32-544", [(ALLOW, 0, MODIFY, SHOP_USER)], ME)
+    data_write_only = untrusted_rights("S-1-5-32-544", [(ALLOW, 0, 0x2 | 0x4, SHOP_USER)], ME)
+    # A data folder the shop user may modify (delete included), in a folder where users
+    # may create: it can be swapped.
+    assert others_may_replace(program_data, data_modify)
+    # The same folder under Program Files (users only read there): it cannot.
+    assert not others_may_replace(program_files, data_modify)
+    # Users may create beside it but not delete it: it cannot either.
+    assert not others_may_replace(program_data, data_write_only)
+    # Nothing there yet: nothing to swap (what comes later is opened without following).
+    assert not others_may_replace(program_data, None)
+    # Owned by the shop user (they may rewrite its ACL), or GENERIC_ALL for Users.
+    assert others_may_replace(program_files, untrusted_rights(SHOP_USER, [], ME))
+    assert others_may_replace(
+        untrusted_rights("S-1-5-18", [(ALLOW, 0, 0x10000000, "S-1-5-32-545")], ME), READ
+    )
+    # Our own account, SYSTEM, Administrators and TrustedInstaller are not "others".
+    assert untrusted_rights(ME, [(ALLOW, 0, FULL, ME)], ME) == 0
+
+
+@not_under_wine("ACLs are not kept: SetNamedSecurityInfoW succeeds and changes nothing")
+@pytest.mark.skipif(sys.platform != "win32", reason="Windows ACLs")
+def test_a_data_folder_in_a_folder_users_may_change_is_refused_on_windows(
+    shop: Shop, elevating: ElevatingPlatform
+) -> None:
+    subprocess.run(
+        ["icacls", str(shop.data_dir.parent), "/grant", "*S-1-5-32-545:(OI)(CI)M"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    shop.publish("1.0.1")
+    with pytest.raises(PreflightError, match="Other users may rename or replace"):
+        as_user(shop, elevating).update("tpv")
+    assert installed(shop) == "1.0.0"

@@ -90,6 +90,7 @@ from updater.transaction import (
     list_snapshots,
     prune_snapshots,
     recover,
+    refuse_replaceable,
     same_volume,
 )
 from updater.trust import TrustedFeed
@@ -1055,6 +1056,7 @@ class UpdaterService:
                     )
                 )
             self._refuse_withdrawn(product, chosen)
+            refuse_replaceable([product.install_dir, *product.data_paths], self.platform)
             self._ensure_closed(product, if_running, wait_seconds)
             installed = self.installed_version(product)
             changed = tuple(changed_data_paths(chosen))

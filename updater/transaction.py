@@ -26,11 +26,13 @@ Layout (all names derived from the plan written in the journal's first line)::
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
 import os
 import shutil
+import stat
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -39,22 +41,23 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from updater.archive import extract_zip, remove_tree, verify_tree
+from updater.archive import extract_zip, verify_tree
 from updater.delta import build_from_delta
 from updater.errors import (
     ArchiveError,
     FileLockedError,
     InstallError,
+    PreflightError,
     StorageError,
     UpdaterError,
 )
-from updater.filelist import FileEntry, FileList, describe_tree, hash_file, regular_files
-from updater.fsutil import write_atomic
+from updater.filelist import FileEntry, FileList, describe_tree
+from updater.fsutil import is_link_like, write_atomic
 from updater.health import run_command
 from updater.i18n import _
 from updater.observer import Observer, Step
 from updater.platform import current as current_platform
-from updater.platform.base import Platform
+from updater.platform.base import LinkRefusedError, Platform
 
 _CHUNK = 1 << 20
 SNAPSHOT_FILE = "snapshot.json"
@@ -231,68 +234,110 @@ def _rename(src: Path, dst: Path, platform: Platform) -> None:
         platform.fsync_dir(src.parent)
 
 
-def _remove(path: Path) -> None:
-    """Delete a file or a tree (read-only entries too) if it exists; links are not followed."""
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.exists():
-        remove_tree(path)
+def _remove(path: Path, platform: Platform = current_platform) -> None:
+    """Delete a file or a tree (read-only entries too) if it exists, following no link
+    on its way or in it (users may write in data folders, and in some program folders:
+    a folder swapped for a junction while SYSTEM deletes must not lead it elsewhere)."""
+    platform.remove_no_follow(path)
 
 
-def _copy_file(src: Path, dst: Path, on_chunk: Callable[[int], None]) -> str:
-    """Copy one file durably; returns the SHA-256 of what was read."""
+def _copy_file(src: Path, dst: Path, on_chunk: Callable[[int], None], platform: Platform) -> str:
+    """Copy one file durably, reading it without following a link; returns the SHA-256
+    of what was read."""
     digest = hashlib.sha256()
-    with src.open("rb") as reader, dst.open("xb") as writer:
+    with platform.open_no_follow(src) as reader, dst.open("xb") as writer:
         while chunk := reader.read(_CHUNK):
             writer.write(chunk)
             digest.update(chunk)
             on_chunk(len(chunk))
         writer.flush()
         os.fsync(writer.fileno())
-    shutil.copystat(src, dst)
+    shutil.copystat(src, dst, follow_symlinks=False)
     return digest.hexdigest()
 
 
-def copy_verified(src: Path, dst: Path, on_chunk: Callable[[int], None]) -> FileList | None:
+def _walk_no_follow(
+    root: Path, platform: Platform
+) -> tuple[list[tuple[str, Path, int]], list[str]]:
+    """The regular files under ``root`` as (POSIX relative path, path, size) and its
+    folders (relative), every folder listed through the platform's no-follow scan.
+
+    Raises:
+        LinkRefusedError: a link or junction is in it, or on the way to it.
+        OSError: a folder cannot be read, or holds a special file.
+    """
+    files: list[tuple[str, Path, int]] = []
+    folders: list[str] = []
+    pending = [(root, "")]
+    while pending:
+        folder, prefix = pending.pop()
+        for name, is_folder, size in platform.scan_no_follow(folder):
+            if is_folder:
+                folders.append(prefix + name)
+                pending.append((folder / name, prefix + name + "/"))
+            else:
+                files.append((prefix + name, folder / name, size))
+    return sorted(files), sorted(folders)
+
+
+def _refuse_link(exc: LinkRefusedError) -> ArchiveError:
+    return ArchiveError(
+        _("{path} is a link or junction, which the updater does not copy.").format(
+            path=exc.filename
+        )
+    )
+
+
+def copy_verified(
+    src: Path,
+    dst: Path,
+    on_chunk: Callable[[int], None],
+    platform: Platform = current_platform,
+) -> FileList | None:
     """Copy a file or a folder to ``dst`` (which must not exist), then prove the copy.
+    The source is read without following any link (``src`` may be a data folder that
+    users write): a link or junction in it, or on the way to it, is refused.
 
     Returns the copy's file list (a file's list holds one entry named ``""``), or None
     when ``src`` does not exist.
 
     Raises:
+        ArchiveError: ``src`` holds (or is reached through) a link or junction.
         StorageError: a copy differs from its source after writing (bad disk).
         OSError: reading or writing failed (disk full, permissions).
     """
-    if not src.exists():
+    try:
+        info = src.lstat()
+    except FileNotFoundError:
         return None
-    if src.is_file():
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        sha = _copy_file(src, dst, on_chunk)
-        written = describe_file(dst)
-        if written.sha256 != sha:
-            raise StorageError(_("The copy of {path} is damaged.").format(path=src))
-        return FileList((written,))
-    # One read of the source: its list is made of the hashes taken while copying.
+    made: list[Path] = []
     entries: list[FileEntry] = []
-    folders: set[Path] = {dst}
-    dst.mkdir(parents=True)
-    for relative, source, _size in regular_files(src):
-        target = dst.joinpath(*relative.split("/"))
-        if target.parent not in folders:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            folders.update(target.parent.parents)
-            folders.add(target.parent)
-        sha = _copy_file(source, target, on_chunk)
-        entries.append(FileEntry(relative, target.stat().st_size, sha))
-    for directory, subdirs, _files in os.walk(src):  # empty folders too (exports/, logs/)
-        for name in subdirs:
-            made = dst / Path(directory).relative_to(src) / name
-            if made not in folders:
-                made.mkdir(exist_ok=True)
-                folders.add(made)
-    for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
-        if folder == dst or dst in folder.parents:
-            current_platform.fsync_dir(folder)  # the new entries survive a power cut
+    try:
+        if is_link_like(info):
+            raise LinkRefusedError(errno.ELOOP, "a link", str(src))
+        if not stat.S_ISDIR(info.st_mode):
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            sha = _copy_file(src, dst, on_chunk, platform)
+            written = describe_file(dst)
+            if written.sha256 != sha:
+                raise StorageError(_("The copy of {path} is damaged.").format(path=src))
+            return FileList((written,))
+        # One read of the source: its list is made of the hashes taken while copying.
+        files, folders = _walk_no_follow(src, platform)
+        dst.mkdir(parents=True)
+        made.append(dst)
+        for relative in folders:  # parents first (sorted), empty ones too
+            folder = dst.joinpath(*relative.split("/"))
+            folder.mkdir()
+            made.append(folder)
+        for relative, source, _size in files:
+            target = dst.joinpath(*relative.split("/"))
+            sha = _copy_file(source, target, on_chunk, platform)
+            entries.append(FileEntry(relative, target.stat().st_size, sha))
+    except LinkRefusedError as exc:
+        raise _refuse_link(exc) from exc
+    for folder in reversed(made):
+        current_platform.fsync_dir(folder)  # the new entries survive a power cut
     source_list = FileList(tuple(entries))
     try:
         verify_tree(dst, source_list)
@@ -303,19 +348,63 @@ def copy_verified(src: Path, dst: Path, on_chunk: Callable[[int], None]) -> File
     return source_list
 
 
-def describe_file(path: Path) -> FileEntry:
-    """A file as a one-entry file list entry (path ``""``)."""
-    size, sha256 = hash_file(path)
-    return FileEntry("", size, sha256)
+def describe_file(path: Path, platform: Platform = current_platform) -> FileEntry:
+    """A file as a one-entry file list entry (path ``""``), read without following a
+    link."""
+    digest = hashlib.sha256()
+    size = 0
+    with platform.open_no_follow(path) as stream:
+        while chunk := stream.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return FileEntry("", size, digest.hexdigest())
 
 
-def describe_path(path: Path) -> FileList | None:
-    """The file list of a data path as it is now (None when it does not exist)."""
-    if not path.exists():
+def describe_path(path: Path, platform: Platform = current_platform) -> FileList | None:
+    """The file list of a data path as it is now (None when it does not exist), read
+    without following a link.
+
+    Raises:
+        ArchiveError: it holds (or is reached through) a link or junction.
+    """
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
         return None
-    if path.is_file():
-        return FileList((describe_file(path),))
-    return describe_tree(path)
+    try:
+        if is_link_like(info):
+            raise LinkRefusedError(errno.ELOOP, "a link", str(path))
+        if not path.is_dir():
+            return FileList((describe_file(path, platform),))
+        files, _folders = _walk_no_follow(path, platform)
+        entries = []
+        for relative, source, _size in files:
+            found = describe_file(source, platform)
+            entries.append(FileEntry(relative, found.size, found.sha256))
+    except LinkRefusedError as exc:
+        raise _refuse_link(exc) from exc
+    return FileList(tuple(entries))
+
+
+def refuse_replaceable(paths: Sequence[Path], platform: Platform) -> None:
+    """Refuse to work on a program folder or data path that someone other than an
+    administrator could swap for a link or another folder while the updater works on
+    it (``platform.replaceable_by_others``): the updater, often SYSTEM, would then read
+    or write wherever that link points.
+
+    Raises:
+        PreflightError: one of them; nothing was changed.
+    """
+    for path in paths:
+        reason = platform.replaceable_by_others(path)
+        if reason is not None:
+            raise PreflightError(
+                _("The updater will not work on {path}: {reason}").format(path=path, reason=reason),
+                hint=_(
+                    "Nothing was changed. Only administrators may be able to rename or "
+                    "replace the folders that hold it; ask your IT support."
+                ),
+            )
 
 
 def _io_error(exc: OSError, what: str) -> UpdaterError:
@@ -463,6 +552,7 @@ class UpdateTransaction:
         registry_key: str | None = None,
         platform: Platform = current_platform,
     ) -> UpdateTransaction:
+        refuse_replaceable([install_dir, *data_paths], platform)
         txid = new_id()
         snapshot_dir = snapshots_root / product / txid
         snapshot_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -602,11 +692,13 @@ class UpdateTransaction:
         )
         try:
             plan.snapshot_dir.mkdir(parents=True)
+            if plan.data_paths:  # the shop's data is the shop's: administrators only
+                self._platform.make_private(plan.snapshot_dir / "data")
             total = sum(describe_size(p) for p in plan.data_paths) + describe_size(plan.install_dir)
             meter = self._meter(Step.SNAPSHOT, total)
             for index, path in enumerate(plan.data_paths):
                 stored = f"data/{index}"
-                copied = copy_verified(path, plan.snapshot_dir / stored, meter.add)
+                copied = copy_verified(path, plan.snapshot_dir / stored, meter.add, self._platform)
                 record.data.append(
                     {
                         "path": str(path),
@@ -794,12 +886,18 @@ def changed_data_paths(source: SnapshotInfo) -> list[Path]:
 
 
 def describe_size(path: Path) -> int:
-    """Bytes under ``path`` (0 when it does not exist)."""
-    if not path.exists():
-        return 0
-    if path.is_file():
-        return path.stat().st_size
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    """Bytes under ``path`` (0 when it does not exist), links not followed (an
+    estimate for progress: what is copied later refuses them)."""
+    total = 0
+    for folder, _subfolders, names in os.walk(path):
+        for name in names:
+            with contextlib.suppress(OSError):
+                info = (Path(folder) / name).lstat()
+                total += info.st_size if stat.S_ISREG(info.st_mode) else 0
+    with contextlib.suppress(OSError):
+        info = os.lstat(path)
+        total += info.st_size if stat.S_ISREG(info.st_mode) else 0
+    return total
 
 
 def _finish_commit(plan: Plan, journal: Journal, platform: Platform) -> None:
@@ -886,17 +984,18 @@ def restore_data_path(source: Path, txid: str, item: dict[str, Any], platform: P
     """Make one data path exactly its copy in the snapshot ``source`` again (or absent,
     if it was absent then), through a verified copy and two renames."""
     target = Path(item["path"])
+    refuse_replaceable([target], platform)  # checked again: nothing is written through a link
     incoming = target.with_name(f".{target.name}.innova-restore-{txid}")
     replaced = target.with_name(f".{target.name}.innova-replaced-{txid}")
-    _remove(incoming)  # a partial copy from an interrupted attempt
+    _remove(incoming, platform)  # a partial copy from an interrupted attempt
     if item["kind"] != "missing":
-        copy_verified(source / item["stored"], incoming, lambda _n: None)
-    if target.exists():
-        _remove(replaced)
+        copy_verified(source / item["stored"], incoming, lambda _n: None, platform)
+    if os.path.lexists(target):
+        _remove(replaced, platform)
         _rename(target, replaced, platform)
     if item["kind"] != "missing":
         _rename(incoming, target, platform)
-    _remove(replaced)
+    _remove(replaced, platform)
 
 
 # ------------------------------------------------------------------------------ recovery

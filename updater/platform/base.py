@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, BinaryIO, ClassVar, Protocol
 
 import psutil
 
@@ -35,6 +35,7 @@ __all__ = [
     "KILL_WAIT_SECONDS",
     "Channel",
     "ChannelListener",
+    "LinkRefusedError",
     "Platform",
     "ProcessInfo",
     "PsutilPlatform",
@@ -279,6 +280,56 @@ class Platform(Protocol):
         """
         ...
 
+    def make_private(self, folder: Path) -> None:
+        """Create ``folder`` if needed and let only administrators (and SYSTEM) into it
+        at all: not even read (a snapshot's copy of the shop's data).
+
+        Raises:
+            OSError: the permissions could not be set.
+        """
+        ...
+
+    # --- paths that users may write: never follow a link ------------------------------
+
+    def replaceable_by_others(self, path: Path) -> str | None:
+        """Why someone other than an administrator (or this process's own account)
+        could put something else at ``path``: a folder on the way (or ``path`` itself)
+        is a link or junction, or one may be renamed or deleted and made anew by such a
+        user; ``None`` when nobody but administrators can. A sentence for a person.
+        Only what exists is looked at."""
+        ...
+
+    def open_no_follow(self, path: Path) -> BinaryIO:
+        """Open the regular file ``path`` for reading, following no link, junction or
+        mount point anywhere on its way.
+
+        Raises:
+            LinkRefusedError: a link is on the way, or the file is one.
+            OSError: it cannot be opened (not there, not a regular file…).
+        """
+        ...
+
+    def scan_no_follow(self, folder: Path) -> list[tuple[str, bool, int]]:
+        """The entries of ``folder`` as ``(name, is_folder, size)``, sorted by name,
+        reached and listed without following a link.
+
+        Raises:
+            LinkRefusedError: a link is on the way, or one is in the folder.
+            OSError: it cannot be listed, or it holds a special file.
+        """
+        ...
+
+    def remove_no_follow(self, path: Path) -> None:
+        """Delete the file or tree ``path`` (if there) without following a link on its
+        way or in it: links in it are deleted themselves, their targets untouched, also
+        when a folder is swapped for a link while the deletion runs.
+
+        Raises:
+            LinkRefusedError: a link is on the way to ``path``.
+            OSError: something could not be deleted.
+        """
+        ...
+
     def wait_child_tree(self, proc: subprocess.Popen[bytes], timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for ``proc`` (started with :meth:`popen_kwargs`).
 
@@ -287,6 +338,10 @@ class Platform(Protocol):
         it started have been killed as far as the OS lets them be found.
         """
         ...
+
+
+class LinkRefusedError(OSError):
+    """A link, junction or mount point is where the updater will not follow one."""
 
 
 class Channel:

@@ -13,9 +13,12 @@ real files. What has no POSIX equivalent says so and returns ``None``:
 from __future__ import annotations
 
 import errno
+import itertools
 import os
+import shutil
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -23,11 +26,12 @@ import time
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 import psutil
 
-from updater.platform.base import Channel, PsutilPlatform, wait_gone
+from updater.i18n import _
+from updater.platform.base import Channel, LinkRefusedError, PsutilPlatform, wait_gone
 
 __all__ = ["REBOOT_REQUIRED_FILE", "PosixPlatform"]
 
@@ -224,6 +228,94 @@ class PosixPlatform(PsutilPlatform):
             mode = 0o755 if path.is_dir() else (path.stat().st_mode & 0o755)
             path.chmod(mode)
 
+    def make_private(self, folder: Path) -> None:
+        """Mode 0700: the owner (root) only."""
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o700)
+
+    # --- paths that users may write ---------------------------------------------------
+
+    def replaceable_by_others(self, path: Path) -> str | None:
+        """From ``/`` down to ``path``: no link, and no folder that another account
+        may write (the owner may chmod it; a group- or world-writable folder lets its
+        writers rename what is in it, unless its sticky bit stops them for entries
+        owned by root or by us)."""
+        trusted = {0, os.geteuid()}
+        current = Path(os.path.abspath(path))  # noqa: PTH100 - lexical, links not followed
+        chain = [*reversed(current.parents), current]
+        for parent, entry in itertools.pairwise(chain):
+            try:
+                info = entry.lstat()
+            except FileNotFoundError:
+                entry_uid = None  # not there: whoever may create it there may swap it
+            else:
+                if stat.S_ISLNK(info.st_mode):
+                    return _("{path} is a link.").format(path=entry)
+                entry_uid = info.st_uid
+            folder = parent.lstat()
+            writable = folder.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+            sticky_protects = bool(folder.st_mode & stat.S_ISVTX) and entry_uid in trusted
+            if folder.st_uid not in trusted or (writable and not sticky_protects):
+                return _("Other users may rename or replace what is in {folder}.").format(
+                    folder=parent
+                )
+            if entry_uid is None:
+                break
+        return None
+
+    def open_no_follow(self, path: Path) -> BinaryIO:
+        descriptor = _open_beneath(path, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                raise OSError(errno.EINVAL, "not a regular file", str(path))
+            os.set_blocking(descriptor, True)
+            return os.fdopen(descriptor, "rb")
+        except BaseException:
+            os.close(descriptor)
+            raise
+
+    def scan_no_follow(self, folder: Path) -> list[tuple[str, bool, int]]:
+        descriptor = _open_beneath(folder, os.O_RDONLY | os.O_DIRECTORY)
+        found = []
+        try:
+            with os.scandir(descriptor) as entries:
+                for entry in entries:
+                    info = entry.stat(follow_symlinks=False)
+                    if stat.S_ISLNK(info.st_mode):
+                        raise LinkRefusedError(
+                            errno.ELOOP, "a link, which the updater does not follow",
+                            str(folder / entry.name),
+                        )  # fmt: skip
+                    if not (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode)):
+                        raise OSError(
+                            errno.EINVAL, "not a regular file or folder", str(folder / entry.name)
+                        )
+                    found.append((entry.name, stat.S_ISDIR(info.st_mode), info.st_size))
+        finally:
+            os.close(descriptor)
+        return sorted(found)
+
+    def remove_no_follow(self, path: Path) -> None:
+        """The folder holding ``path`` is reached without following a link; below it,
+        :func:`shutil.rmtree` works through file descriptors (it avoids symlink attacks
+        on Linux: ``shutil.rmtree.avoids_symlink_attacks``)."""
+        path = Path(os.path.abspath(path))  # noqa: PTH100 - lexical, links not followed
+        try:
+            parent = _open_beneath(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            return
+        try:
+            try:
+                info = os.stat(path.name, dir_fd=parent, follow_symlinks=False)
+            except FileNotFoundError:
+                return
+            if stat.S_ISDIR(info.st_mode):
+                shutil.rmtree(path.name, dir_fd=parent)
+            else:
+                os.unlink(path.name, dir_fd=parent)
+        finally:
+            os.close(parent)
+
 
 def _group_members(pgid: int) -> list[psutil.Process]:
     """The processes of process group ``pgid``."""
@@ -288,3 +380,44 @@ class _SocketListener:
 
     def close(self) -> None:
         self._sock.close()
+
+
+def _open_beneath(path: Path, flags: int) -> int:
+    """Open ``path`` one name at a time, each relative to the folder before it and with
+    ``O_NOFOLLOW``: a link anywhere on the way fails (``ELOOP``) instead of being
+    followed, also if it appears while we walk."""
+    parts = Path(os.path.abspath(path)).parts  # noqa: PTH100 - lexical: no link followed
+    descriptor = os.open(parts[0], os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for index, name in enumerate(parts[1:], start=1):
+            last = index == len(parts) - 1
+            wanted = (flags if last else os.O_RDONLY | os.O_DIRECTORY) | os.O_NOFOLLOW
+            try:
+                following = os.open(name, wanted, dir_fd=descriptor)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.EMLINK) or (
+                    exc.errno == errno.ENOTDIR
+                    and stat.S_ISLNK(
+                        os.stat(name, dir_fd=descriptor, follow_symlinks=False).st_mode
+                    )
+                ):
+                    raise LinkRefusedError(
+                        errno.ELOOP, "a link, which the updater does not follow",
+                        str(Path(*parts[: index + 1])),
+                    ) from exc  # fmt: skip
+                raise
+            os.close(descriptor)
+            descriptor = following
+        if len(parts) == 1:
+            return os.open(parts[0], flags)
+        return descriptor
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+def _is_link_at(name: str, folder: int) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode)
+    except OSError:
+        return False

@@ -38,12 +38,13 @@ import sys
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 from xml.sax.saxutils import escape as xml_escape
 
 import psutil
 
-from updater.platform.base import Channel, PsutilPlatform
+from updater.i18n import _
+from updater.platform.base import Channel, LinkRefusedError, PsutilPlatform
 
 __all__ = [
     "APPLY_TASK",
@@ -55,8 +56,10 @@ __all__ = [
     "extended_path",
     "format_file_version",
     "icacls_lockdown_argv",
+    "icacls_private_argv",
     "icacls_requests_argv",
     "is_sharing_violation",
+    "others_may_replace",
     "path_key",
     "registry_lookups",
     "registry_text",
@@ -64,6 +67,7 @@ __all__ = [
     "schtasks_delete_argv",
     "schtasks_run_argv",
     "task_xml",
+    "untrusted_rights",
     "windows_by_pid",
 ]
 
@@ -102,6 +106,34 @@ SECURITY_IDENTIFICATION = 0x00010000
 TOKEN_QUERY = 0x0008
 TOKEN_USER_CLASS = 1
 WAIT_OBJECT_0 = 0
+FILE_FLAG_OPEN_REPARSE_POINT = 0x00200000
+FILE_SHARE_ALL = 0x00000007  # read | write | delete
+DELETE = 0x00010000
+FILE_LIST_DIRECTORY = 0x0001
+FILE_ADD_FILE = 0x0002
+FILE_ADD_SUBDIRECTORY = 0x0004
+FILE_DELETE_CHILD = 0x0040
+FILE_READ_ATTRIBUTES = 0x0080
+FILE_WRITE_ATTRIBUTES = 0x0100
+WRITE_DAC = 0x00040000
+WRITE_OWNER = 0x00080000
+SYNCHRONIZE = 0x00100000
+GENERIC_ALL = 0x10000000
+GENERIC_WRITE_ACCESS = 0x40000000
+FILE_GENERIC_WRITE = 0x00120116
+FILE_ATTRIBUTE_READONLY = 0x01
+FILE_ATTRIBUTE_DIRECTORY = 0x10
+FILE_ATTRIBUTE_REPARSE_POINT = 0x400
+FILE_BASIC_INFO_CLASS = 0
+FILE_DISPOSITION_INFO_CLASS = 4
+FILE_FULL_DIRECTORY_INFO_CLASS = 14
+FILE_FULL_DIRECTORY_RESTART_INFO_CLASS = 15
+ERROR_NO_MORE_FILES = 18
+SE_FILE_OBJECT = 1
+OWNER_SECURITY_INFORMATION = 0x1
+DACL_SECURITY_INFORMATION = 0x4
+ACCESS_ALLOWED_ACE_TYPE = 0
+INHERIT_ONLY_ACE = 0x08
 
 #: Where installers register a program, under HKEY_LOCAL_MACHINE / HKEY_CURRENT_USER.
 UNINSTALL_KEY = r"SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall"
@@ -257,6 +289,9 @@ USERS_MAY_RUN_SDDL = "D:(A;;FA;;;SY)(A;;FA;;;BA)(A;;GRGX;;;AU)"
 SID_ADMINISTRATORS = "S-1-5-32-544"
 SID_SYSTEM = "S-1-5-18"
 SID_USERS = "S-1-5-32-545"
+SID_TRUSTED_INSTALLER = "S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464"
+#: Who may change a folder without that being anyone else's doing.
+TRUSTED_SIDS = frozenset({SID_SYSTEM, SID_ADMINISTRATORS, SID_TRUSTED_INSTALLER})
 _TASK_NS = "http://schemas.microsoft.com/windows/2004/02/mit/task"
 
 
@@ -351,6 +386,17 @@ def schtasks_delete_argv(name: str) -> list[str]:
     return ["schtasks.exe", "/Delete", "/F", "/TN", name]
 
 
+def icacls_private_argv(folder: str) -> list[str]:
+    """Let only Administrators and SYSTEM into ``folder`` at all, inherited permissions
+    removed, the same below it."""
+    return [
+        "icacls.exe", folder, "/inheritance:r",
+        "/grant:r", f"*{SID_ADMINISTRATORS}:(OI)(CI)F",
+        "/grant:r", f"*{SID_SYSTEM}:(OI)(CI)F",
+        "/T", "/C", "/Q",
+    ]  # fmt: skip
+
+
 def icacls_lockdown_argv(folder: str) -> list[str]:
     """Make ``folder`` writable by Administrators and SYSTEM only, readable by Users:
     inherited permissions removed (``C:\\ProgramData`` lets every user create files),
@@ -362,6 +408,39 @@ def icacls_lockdown_argv(folder: str) -> list[str]:
         "/grant:r", f"*{SID_USERS}:(OI)(CI)RX",
         "/T", "/C", "/Q",
     ]  # fmt: skip
+
+
+def untrusted_rights(owner: str, aces: Iterable[tuple[int, int, int, str]], me: str) -> int:
+    """The rights that accounts other than SYSTEM, Administrators, TrustedInstaller and
+    ``me`` hold on an object, from its owner and its DACL's ``(type, flags, mask, sid)``
+    entries (generic rights mapped to file rights; an untrusted owner may grant itself
+    anything). Deny entries are not subtracted: this errs towards "others may"."""
+    trusted = TRUSTED_SIDS | {me}
+    rights = 0
+    if owner not in trusted:
+        rights |= WRITE_DAC | WRITE_OWNER
+    for kind, flags, mask, sid in aces:
+        if kind != ACCESS_ALLOWED_ACE_TYPE or flags & INHERIT_ONLY_ACE or sid in trusted:
+            continue
+        if mask & GENERIC_ALL:
+            mask |= 0x001F01FF  # FILE_ALL_ACCESS
+        if mask & GENERIC_WRITE_ACCESS:
+            mask |= FILE_GENERIC_WRITE
+        rights |= mask
+    return rights
+
+
+def others_may_replace(parent_rights: int, entry_rights: int | None) -> bool:
+    """Whether others may replace an entry of a folder: take the entry away (delete it,
+    or rename it, which needs the same right) and create something in its place; or
+    change who may do so. ``entry_rights`` is None when the entry does not exist."""
+    if (parent_rights | (entry_rights or 0)) & (WRITE_DAC | WRITE_OWNER):
+        return True
+    if entry_rights is None:
+        return False  # nothing to swap; what comes later is opened without following
+    may_create = parent_rights & (FILE_ADD_FILE | FILE_ADD_SUBDIRECTORY)
+    may_remove = entry_rights & DELETE or parent_rights & FILE_DELETE_CHILD
+    return bool(may_create and may_remove)
 
 
 def is_sharing_violation(exc: OSError) -> bool:
@@ -757,6 +836,244 @@ def _file_version_dwords(exe: str) -> tuple[int, int] | None:
 
 
 # ---------------------------------------------------------------------- the platform
+
+
+def _kernel32() -> Any:
+    if sys.platform != "win32":
+        raise NotImplementedError("kernel32 exists only on Windows")
+    import ctypes
+    from ctypes import wintypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    kernel32.CreateFileW.argtypes = [
+        wintypes.LPCWSTR, wintypes.DWORD, wintypes.DWORD, wintypes.LPVOID, wintypes.DWORD,
+        wintypes.DWORD, wintypes.HANDLE,
+    ]  # fmt: skip
+    kernel32.CreateFileW.restype = wintypes.HANDLE
+    kernel32.CloseHandle.argtypes = [wintypes.HANDLE]
+    kernel32.GetFinalPathNameByHandleW.argtypes = [
+        wintypes.HANDLE,
+        wintypes.LPWSTR,
+        wintypes.DWORD,
+        wintypes.DWORD,
+    ]
+    kernel32.GetFinalPathNameByHandleW.restype = wintypes.DWORD
+    kernel32.GetFileInformationByHandleEx.argtypes = [
+        wintypes.HANDLE,
+        ctypes.c_int,
+        wintypes.LPVOID,
+        wintypes.DWORD,
+    ]
+    kernel32.SetFileInformationByHandle.argtypes = [
+        wintypes.HANDLE,
+        ctypes.c_int,
+        wintypes.LPVOID,
+        wintypes.DWORD,
+    ]
+    kernel32.GetLongPathNameW.argtypes = [wintypes.LPCWSTR, wintypes.LPWSTR, wintypes.DWORD]
+    kernel32.GetLongPathNameW.restype = wintypes.DWORD
+    kernel32.GetFileAttributesW.argtypes = [wintypes.LPCWSTR]
+    kernel32.GetFileAttributesW.restype = wintypes.DWORD
+    return kernel32
+
+
+def _strip_extended(path: str) -> str:
+    if path.startswith("\\\\?\\UNC\\"):
+        return "\\\\" + path[8:]
+    return path[4:] if path.startswith("\\\\?\\") else path
+
+
+def _long_name(path: str) -> str:
+    """``path`` with 8.3 short names expanded (as a handle's final path spells it)."""
+    if sys.platform != "win32":
+        raise NotImplementedError("GetLongPathNameW exists only on Windows")
+    import ctypes
+
+    buffer = ctypes.create_unicode_buffer(32768)
+    size = _kernel32().GetLongPathNameW(extended_path(path), buffer, 32768)
+    return _strip_extended(buffer.value) if 0 < size < 32768 else path
+
+
+def _attributes(handle: int) -> int:
+    """A handle's file attributes (FILE_BASIC_INFO)."""
+    if sys.platform != "win32":
+        raise NotImplementedError("GetFileInformationByHandleEx exists only on Windows")
+    import ctypes
+
+    info = ctypes.create_string_buffer(40)
+    if not _kernel32().GetFileInformationByHandleEx(handle, FILE_BASIC_INFO_CLASS, info, 40):
+        raise ctypes.WinError(ctypes.get_last_error())
+    return int.from_bytes(info.raw[32:36], "little")
+
+
+def _open_verified(path: Path, access: int, *, allow_link: bool = False) -> int:
+    """A handle to ``path`` itself (a link is opened, not followed), checked to be at
+    ``path``: its final path is compared with the one asked for, so a junction or link
+    on the way (also one made while we looked) is refused. Returns the handle.
+
+    Raises:
+        LinkRefusedError: a link is on the way, or ``path`` is one (unless
+            ``allow_link``).
+        OSError: it cannot be opened.
+    """
+    if sys.platform != "win32":
+        raise NotImplementedError("CreateFileW exists only on Windows")
+    import ctypes
+
+    kernel32 = _kernel32()
+    expected = os.path.abspath(path)  # noqa: PTH100 - lexical, no link followed
+    handle = kernel32.CreateFileW(
+        extended_path(expected), access, FILE_SHARE_ALL, None, OPEN_EXISTING,
+        FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_OPEN_REPARSE_POINT, None,
+    )  # fmt: skip
+    if handle is None or handle == ctypes.c_void_p(-1).value:
+        error = ctypes.get_last_error()
+        raise OSError(None, ctypes.FormatError(error), expected, error)
+    try:
+        if _attributes(handle) & FILE_ATTRIBUTE_REPARSE_POINT and not allow_link:
+            raise LinkRefusedError(ERROR_ACCESS_DENIED, "a link or junction", expected)
+        buffer = ctypes.create_unicode_buffer(32768)
+        size = kernel32.GetFinalPathNameByHandleW(handle, buffer, 32768, 0)
+        if not 0 < size < 32768:
+            raise ctypes.WinError(ctypes.get_last_error())
+        if path_key(_strip_extended(buffer.value)) != path_key(_long_name(expected)):
+            raise LinkRefusedError(
+                ERROR_ACCESS_DENIED,
+                f"reached through a link or junction (it is {_strip_extended(buffer.value)})",
+                expected,
+            )
+    except BaseException:
+        kernel32.CloseHandle(handle)
+        raise
+    return int(handle)
+
+
+def _list_handle(handle: int, where: Path) -> list[tuple[str, int, int]]:
+    """The entries of an open folder as ``(name, attributes, size)``, listed through the
+    handle (never by path again)."""
+    if sys.platform != "win32":
+        raise NotImplementedError("GetFileInformationByHandleEx exists only on Windows")
+    import ctypes
+    import struct
+
+    kernel32 = _kernel32()
+    buffer = ctypes.create_string_buffer(65536)
+    found: list[tuple[str, int, int]] = []
+    info_class = FILE_FULL_DIRECTORY_RESTART_INFO_CLASS
+    while True:
+        if not kernel32.GetFileInformationByHandleEx(handle, info_class, buffer, 65536):
+            error = ctypes.get_last_error()
+            if error == ERROR_NO_MORE_FILES:
+                return found
+            raise OSError(None, ctypes.FormatError(error), str(where), error)
+        info_class = FILE_FULL_DIRECTORY_INFO_CLASS
+        offset = 0
+        raw = buffer.raw
+        while True:
+            (following,) = struct.unpack_from("<I", raw, offset)
+            (size,) = struct.unpack_from("<q", raw, offset + 40)
+            attributes, name_bytes = struct.unpack_from("<II", raw, offset + 56)
+            name = raw[offset + 68 : offset + 68 + name_bytes].decode("utf-16-le")
+            if name not in (".", ".."):
+                found.append((name, attributes, size))
+            if not following:
+                break
+            offset += following
+
+
+def _delete_handle(handle: int, attributes: int, where: Path) -> None:
+    """Mark an open file or (empty) folder for deletion, read-only or not."""
+    if sys.platform != "win32":
+        raise NotImplementedError("SetFileInformationByHandle exists only on Windows")
+    import ctypes
+
+    kernel32 = _kernel32()
+    if attributes & FILE_ATTRIBUTE_READONLY:
+        basic = ctypes.create_string_buffer(40)  # zero times: unchanged
+        kept = attributes & ~FILE_ATTRIBUTE_READONLY
+        basic[32:36] = (kept or FILE_ATTRIBUTE_NORMAL).to_bytes(4, "little")
+        kernel32.SetFileInformationByHandle(handle, FILE_BASIC_INFO_CLASS, basic, 40)
+    flag = ctypes.c_ubyte(1)
+    if not kernel32.SetFileInformationByHandle(
+        handle, FILE_DISPOSITION_INFO_CLASS, ctypes.byref(flag), 1
+    ):
+        error = ctypes.get_last_error()
+        raise OSError(None, ctypes.FormatError(error), str(where), error)
+
+
+def _remove_verified(path: Path) -> None:
+    """Delete ``path`` and what is in it through verified handles: a link is deleted
+    itself, a folder swapped for a link meanwhile is refused, not followed."""
+    if sys.platform != "win32":
+        raise NotImplementedError("CreateFileW exists only on Windows")
+    access = (
+        DELETE | FILE_READ_ATTRIBUTES | FILE_WRITE_ATTRIBUTES | FILE_LIST_DIRECTORY | SYNCHRONIZE
+    )
+    try:
+        handle = _open_verified(path, access, allow_link=True)
+    except FileNotFoundError:
+        return
+    kernel32 = _kernel32()
+    try:
+        attributes = _attributes(handle)
+        if attributes & FILE_ATTRIBUTE_DIRECTORY and not attributes & FILE_ATTRIBUTE_REPARSE_POINT:
+            for name, _attributes_of, _size in _list_handle(handle, path):
+                _remove_verified(path / name)
+        _delete_handle(handle, attributes, path)
+    finally:
+        kernel32.CloseHandle(handle)
+
+
+def _security(path: str) -> tuple[str, list[tuple[int, int, int, str]]]:
+    """The owner SID and the DACL entries ``(type, flags, mask, sid)`` of a file or
+    folder (``GetNamedSecurityInfoW``; an entry whose SID is not a plain SID has '')."""
+    if sys.platform != "win32":
+        raise NotImplementedError("GetNamedSecurityInfoW exists only on Windows")
+    import ctypes
+    from ctypes import wintypes
+
+    advapi = _advapi()
+    advapi.GetNamedSecurityInfoW.argtypes = [
+        wintypes.LPCWSTR, ctypes.c_int, wintypes.DWORD, ctypes.POINTER(wintypes.LPVOID),
+        ctypes.POINTER(wintypes.LPVOID), ctypes.POINTER(wintypes.LPVOID),
+        ctypes.POINTER(wintypes.LPVOID), ctypes.POINTER(wintypes.LPVOID),
+    ]  # fmt: skip
+    advapi.GetNamedSecurityInfoW.restype = wintypes.DWORD
+    advapi.GetAce.argtypes = [wintypes.LPVOID, wintypes.DWORD, ctypes.POINTER(wintypes.LPVOID)]
+    owner, dacl, descriptor = wintypes.LPVOID(), wintypes.LPVOID(), wintypes.LPVOID()
+    error = advapi.GetNamedSecurityInfoW(
+        path, SE_FILE_OBJECT, OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
+        ctypes.byref(owner), None, ctypes.byref(dacl), None, ctypes.byref(descriptor),
+    )  # fmt: skip
+    if error:
+        raise OSError(None, ctypes.FormatError(error), path, error)
+
+    def sid_text(sid: Any) -> str:
+        text = wintypes.LPWSTR()
+        if not advapi.ConvertSidToStringSidW(sid, ctypes.byref(text)):
+            return ""
+        try:
+            return str(text.value)
+        finally:
+            ctypes.WinDLL("kernel32").LocalFree(text)
+
+    try:
+        aces: list[tuple[int, int, int, str]] = []
+        if not dacl.value:  # a NULL DACL: everyone may do anything
+            return sid_text(owner), [(ACCESS_ALLOWED_ACE_TYPE, 0, GENERIC_ALL, "S-1-1-0")]
+        count = int.from_bytes(ctypes.string_at(dacl.value + 4, 2), "little")  # ACL.AceCount
+        for index in range(count):
+            ace = wintypes.LPVOID()
+            if not advapi.GetAce(dacl, index, ctypes.byref(ace)) or not ace.value:
+                continue
+            header = ctypes.string_at(ace.value, 8)  # type, flags, size, mask
+            kind, flags = header[0], header[1]
+            mask = int.from_bytes(header[4:8], "little")
+            sid = sid_text(ace.value + 8) if kind == ACCESS_ALLOWED_ACE_TYPE else ""
+            aces.append((kind, flags, mask, sid))
+        return sid_text(owner), aces
+    finally:
+        ctypes.WinDLL("kernel32").LocalFree(descriptor)
 
 
 def _pipe_path(name: str) -> str:
@@ -1192,6 +1509,75 @@ class WindowsPlatform(PsutilPlatform):
     def restrict_to_administrators(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         _run_checked(icacls_lockdown_argv(str(folder)))
+
+    def make_private(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        _run_checked(icacls_private_argv(str(folder)))
+
+    # --- paths that users may write -------------------------------------------------
+
+    def replaceable_by_others(self, path: Path) -> str | None:
+        """From the drive down to ``path``: no reparse point (link, junction, mount
+        point), and no folder whose ACL lets an account other than SYSTEM,
+        Administrators, TrustedInstaller or ours take an entry away and create
+        another in its place, or change the ACL (:func:`others_may_replace`)."""
+        me = self.own_identity()
+        current = os.path.abspath(path)  # noqa: PTH100 - lexical, no link followed
+        chain = [*reversed(Path(current).parents), Path(current)]
+        parent_rights = None
+        for entry in chain:
+            attributes = _kernel32().GetFileAttributesW(extended_path(str(entry)))
+            if attributes == 0xFFFFFFFF:  # INVALID_FILE_ATTRIBUTES: not there
+                entry_rights = None
+            else:
+                if attributes & FILE_ATTRIBUTE_REPARSE_POINT:
+                    return _("{path} is a link or junction.").format(path=entry)
+                owner, aces = _security(str(entry))
+                entry_rights = untrusted_rights(owner, aces, me)
+            if parent_rights is not None and others_may_replace(parent_rights, entry_rights):
+                return _("Other users may rename or replace what is in {folder}.").format(
+                    folder=entry.parent
+                )
+            if entry_rights is None:
+                break
+            parent_rights = entry_rights
+        return None
+
+    def open_no_follow(self, path: Path) -> BinaryIO:
+        if sys.platform != "win32":
+            raise NotImplementedError("handles exist only on Windows")
+        import msvcrt
+
+        handle = _open_verified(path, GENERIC_READ)
+        try:
+            if _attributes(handle) & FILE_ATTRIBUTE_DIRECTORY:
+                raise IsADirectoryError(21, "a folder, not a file", str(path))
+            descriptor = msvcrt.open_osfhandle(handle, os.O_RDONLY | os.O_BINARY)
+        except BaseException:
+            _kernel32().CloseHandle(handle)
+            raise
+        return os.fdopen(descriptor, "rb")
+
+    def scan_no_follow(self, folder: Path) -> list[tuple[str, bool, int]]:
+        handle = _open_verified(folder, FILE_LIST_DIRECTORY | FILE_READ_ATTRIBUTES | SYNCHRONIZE)
+        try:
+            if not _attributes(handle) & FILE_ATTRIBUTE_DIRECTORY:
+                raise NotADirectoryError(20, "not a folder", str(folder))
+            entries = _list_handle(handle, folder)
+        finally:
+            _kernel32().CloseHandle(handle)
+        found = []
+        for name, attributes, size in entries:
+            if attributes & FILE_ATTRIBUTE_REPARSE_POINT:
+                raise LinkRefusedError(
+                    ERROR_ACCESS_DENIED, "a link or junction, which the updater does not follow",
+                    str(folder / name),
+                )  # fmt: skip
+            found.append((name, bool(attributes & FILE_ATTRIBUTE_DIRECTORY), size))
+        return sorted(found)
+
+    def remove_no_follow(self, path: Path) -> None:
+        _remove_verified(path)
 
 
 def _is_admin() -> bool:
