@@ -6,6 +6,7 @@ elevated updater (the UAC boundary is what even Wine lacks)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -13,6 +14,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from tests.shopkit import Shop
 from updater.platform import current as current_platform
@@ -46,9 +49,14 @@ class ElevatingPlatform(PlatformClass):  # type: ignore[misc]
         threading.Thread(target=worker.wait, daemon=True).start()
 
     def stop(self) -> None:
-        """End the workers that still wait for requesters (they stay a few seconds)."""
+        """End the workers that still wait for requesters (they stay a few seconds),
+        with what they started: on Windows pip's ``innova-update.exe`` launcher runs
+        ``python.exe`` as its child, which killing the launcher leaves behind."""
         for worker in self.workers:
             if worker.poll() is None:
+                with contextlib.suppress(psutil.Error):
+                    for child in psutil.Process(worker.pid).children(recursive=True):
+                        child.kill()
                 worker.kill()
             worker.wait(timeout=30)
 

@@ -256,11 +256,11 @@ def test_nothing_a_requester_sends_blocks_or_breaks_the_channel(
     silent.close()
     huge = me.connect_elevated(served.name)
     with pytest.raises((OSError, EOFError)):  # refused unread, or cut off
-        huge.send(b"{" + b" " * 5_000_000 + b"}")
+        huge.send(b"{" + b" " * 5_000_000 + b"}", 5)
         answer(huge)
     huge.close()
     garbage = me.connect_elevated(served.name)
-    garbage.send(b'{"action": "update", "product": "tpv", "command": "cmd /c x"}')
+    garbage.send(b'{"action": "update", "product": "tpv", "command": "cmd /c x"}', 5)
     refused = answer(garbage)
     assert refused is not None and refused["ok"] is False
     garbage.close()
@@ -343,4 +343,31 @@ def test_a_cancel_reaches_the_elevated_side(tmp_path: Path) -> None:
         ask(Me(), served.name, Request("update", "tpv"), recorder, start_timeout=10,
             busy=lambda: False)  # fmt: skip
     assert seen == [True] and recorder.steps == [Step.DOWNLOAD]
+    served.join()
+
+
+def test_a_requester_that_stops_reading_does_not_stall_the_elevated_side(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(elevation, "SEND_SECONDS", 0.5)
+    sent: list[int] = []
+
+    def chatty(request: Request, user: str, observer: ChannelObserver) -> dict[str, Any]:
+        for _n in range(20_000):  # ~1 MB of progress: far more than a pipe holds
+            observer.send({"step": "download", "padding": "x" * 40})
+            sent.append(1)
+        return {"done": True}
+
+    served = Served(channel_name(tmp_path), chatty)
+    me = Me()
+    mute = me.connect_elevated(served.name)
+    mute.send(Request("update", "tpv").to_bytes(), 5)  # and never reads again
+    deadline = time.monotonic() + 30
+    while len(sent) < 20_000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(sent) == 20_000  # the work went on: the mute requester counts as gone
+    result = ask(me, served.name, Request("check", "tpv"), NullObserver(),
+                 start_timeout=10, busy=lambda: False)  # fmt: skip
+    assert result == {"done": True}
+    mute.close()
     served.join()

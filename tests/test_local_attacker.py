@@ -22,9 +22,12 @@ from tests.links import symlink
 from tests.shopkit import Shop
 from tests.wine import not_under_wine
 from updater.config import load_config
-from updater.errors import PreflightError, UpdaterError
+from updater.doctor import run_doctor
+from updater.errors import ConfigError, PreflightError, UpdaterError
+from updater.machine import setup_machine
 from updater.observer import NullObserver, Step
 from updater.platform import current as current_platform
+from updater.platform.posix import PosixPlatform
 from updater.platform.windows import others_may_replace, untrusted_rights
 from updater.preferences import MAX_PREFERENCES_BYTES, Preferences, PreferencesStore
 from updater.service import UpdaterService
@@ -341,3 +344,141 @@ def test_a_data_folder_in_a_folder_users_may_change_is_refused_on_windows(
     with pytest.raises(PreflightError, match="Other users may rename or replace"):
         as_user(shop, elevating).update("tpv")
     assert installed(shop) == "1.0.0"
+
+
+# ------------------------------------------- the machine folder, made first by a user
+
+NOBODY = 65534  # an account that is not an administrator
+
+
+def made_by_a_user(folder: Path) -> None:
+    """What a standard user can do before the updater is installed: make the machine
+    folder in C:\\ProgramData (every user may), and fill it."""
+    (folder / "metadata").mkdir(parents=True)
+    (folder / "config.toml").write_text("[feed]\nurl = 'https://evil.example/'\n")
+    (folder / "metadata" / "root.json").write_text('{"signed": "by the attacker"}')
+    for path in [folder, *folder.rglob("*")]:
+        os.chown(path, NOBODY, NOBODY)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX owners; Windows: the runner")
+def test_a_machine_folder_made_by_a_user_is_not_adopted(shop: Shop, tmp_path: Path) -> None:
+    target = tmp_path / "ProgramData" / "InnovaCommerce Updater" / "config.toml"
+    made_by_a_user(target.parent)
+    setup = {"program": Path("/opt/innova/innova-update"), "config_path": target}
+    # An upgrade-style setup (no configuration given) would adopt the planted one.
+    with pytest.raises(ConfigError, match="belongs to another account"):
+        setup_machine(PosixPlatform(), **setup)
+    assert target.parent.stat().st_uid == NOBODY  # refused: nothing changed
+    # With the configuration given, the folder is taken over and emptied.
+    setup_machine(PosixPlatform(), config_from=shop.config_path, **setup)
+    assert target.parent.stat().st_uid == os.geteuid()
+    assert stat.S_IMODE(target.parent.stat().st_mode) == 0o755
+    assert sorted(p.name for p in target.parent.iterdir()) == ["config.toml"]
+    assert "evil.example" not in target.read_text()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX owners; Windows: the runner")
+def test_a_state_folder_made_by_a_user_loses_its_planted_trust(shop: Shop, tmp_path: Path) -> None:
+    """A planted trusted root in the state folder would let the user's feed in."""
+    state = tmp_path / "state-made-by-user"
+    made_by_a_user(state)
+    config = tmp_path / "given.toml"
+    text = shop.config_path.read_text()
+    config.write_text(
+        text.replace(f"state_dir = '{shop.service.state.root}'", f"state_dir = '{state}'")
+    )
+    target = tmp_path / "pd" / "config.toml"
+    setup_machine(
+        PosixPlatform(), program=Path("/opt/innova/innova-update"), config_from=config,
+        config_path=target,
+    )  # fmt: skip
+    assert state.stat().st_uid == os.geteuid()
+    assert not (state / "metadata" / "root.json").exists() and not (state / "config.toml").exists()
+
+
+# ------------------------------------------------ what SYSTEM runs for the shop's PC
+
+needs_root = pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0,
+    reason="the check applies to SYSTEM (root on POSIX); Windows: argued in docs/security.md",
+)
+
+
+def configure(shop: Shop, old: str, new: str) -> None:
+    text = shop.config_path.read_text()
+    assert old in text
+    shop.config_path.write_text(text.replace(old, new))
+    shop.service = UpdaterService(load_config(shop.config_path))
+
+
+def marker_script(folder: Path, marker: Path) -> Path:
+    """A command that leaves a mark each time it runs and prints a PrestaShop version."""
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "tool.py"
+    script.write_text(
+        f"with open({str(marker)!r}, 'a') as f:\n    f.write('ran\\n')\nprint('PrestaShop 8.1.2')\n"
+    )
+    return script
+
+
+@needs_root
+def test_system_runs_no_hook_a_user_could_change(shop: Shop, tmp_path: Path) -> None:
+    marker = tmp_path / "ran.txt"
+    tools = tmp_path / "C" / "tools"  # a folder users may write (C:\tools, say)
+    script = marker_script(tools, marker)
+    tools.chmod(0o777)
+    hook = f"[products.tpv.hooks]\npre_snapshot = ['{sys.executable}', '{script}']"
+    configure(shop, "health_timeout = 20", f"health_timeout = 20\n{hook}")
+    shop.publish("1.0.1")
+    with pytest.raises(PreflightError, match=r"The pre_snapshot command of .* is not run"):
+        shop.service.update("tpv")
+    assert not marker.exists() and installed(shop) == "1.0.0"
+    tools.chmod(0o755)
+    script.chmod(0o666)  # the folder is locked, the script itself is not
+    with pytest.raises(PreflightError, match="Other accounts may change"):
+        shop.service.update("tpv")
+    script.chmod(0o644)
+    shop.service.update("tpv")  # administrators' only: it runs
+    assert marker.read_text() == "ran\n" and installed(shop) == "1.0.1"
+
+
+def test_a_request_never_makes_system_run_the_prestashop_command(
+    shop: Shop, elevating: ElevatingPlatform, tmp_path: Path
+) -> None:
+    marker = tmp_path / "ran.txt"
+    script = marker_script(tmp_path / "tools", marker)
+    configure(
+        shop, 'prestashop_version = "8.1.2"',
+        f"prestashop_command = ['{sys.executable}', '{script}']",
+    )  # fmt: skip
+    shop.publish("1.0.1", prestashop=">=8.0")
+    # A standard user's check, before any run of the command: the version is unknown.
+    [choice] = as_user(shop, elevating).check().choices
+    assert choice.offer is None and not marker.exists()
+    assert "PrestaShop version is unknown" in choice.not_offered[0].reason
+    shop.service.check()  # the nightly task (not a request) runs it, once
+    assert marker.read_text() == "ran\n"
+    [choice] = as_user(shop, elevating).check().choices
+    assert choice.offer is not None and str(choice.offer.version) == "1.0.1"
+    assert marker.read_text() == "ran\n"  # the request used what was found, ran nothing
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes; the DACL rules are above")
+def test_doctor_names_what_a_user_could_swap_or_change(shop: Shop, tmp_path: Path) -> None:
+    tools = tmp_path / "C" / "php"
+    script = marker_script(tools, tmp_path / "ran.txt")
+    hook = f"[products.tpv.hooks]\npost_swap = ['{sys.executable}', '{script}']"
+    configure(shop, "health_timeout = 20", f"health_timeout = 20\n{hook}")
+    checks = {c.id: c for c in run_doctor(shop.config_path)}
+    assert checks["local_safety"].ok, checks["local_safety"].message
+    tools.chmod(0o777)
+    shop.data_dir.parent.chmod(0o777)
+    try:
+        check = {c.id: c for c in run_doctor(shop.config_path)}["local_safety"]
+    finally:
+        tools.chmod(0o755)
+        shop.data_dir.parent.chmod(0o755)
+    assert not check.ok
+    assert str(shop.data_dir) in check.message and "post_swap command" in check.message
+    assert "Let only administrators change" in (check.fix or "")

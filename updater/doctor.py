@@ -2,7 +2,9 @@
 
 :func:`run_doctor` runs a fixed list of checks and returns one :class:`Check` for each
 (in the order of :data:`CHECK_IDS`): the configuration, the feed (reachable and
-trusted), proxy and TLS, the clock, free disk space, write access, running programs,
+trusted), proxy and TLS, the clock, free disk space, write access, that standard users
+cannot change what the updater works on and runs (links, folder and program
+permissions), running programs,
 a pending restart and the state folder's lock. A failing check never raises: it is a
 ``Check`` with ``ok=False``, a one-line message and what to do about it. When the
 configuration cannot be loaded, only the checks that need none of it run.
@@ -39,6 +41,7 @@ from updater.config import MachineConfig, load_config, resolve_config_path
 from updater.errors import BusyError, ConfigError, UpdaterError
 from updater.fetch import FeedFetcher, NetworkLimits, describe_tls_error, make_session
 from updater.fsutil import write_probe
+from updater.health import command_programs, product_commands, unsafe_program
 from updater.i18n import _
 from updater.platform import current as current_platform
 from updater.state import StateDir
@@ -63,6 +66,7 @@ CHECK_IDS = (
     "clock",
     "disk",
     "write_access",
+    "local_safety",
     "app_running",
     "pending_reboot",
     "state_lock",
@@ -152,6 +156,7 @@ def run_doctor(config_path: Path | None, *, environ: Mapping[str, str] = os.envi
         checks += [
             _guarded("disk", lambda: _check_disk(folders)),
             _guarded("write_access", lambda: _check_write_access(folders)),
+            _guarded("local_safety", lambda: _check_local_safety(config)),
             _guarded("app_running", lambda: _check_app_running(config)),
             _guarded("pending_reboot", _check_pending_reboot),
             _guarded("state_lock", lambda: _check_state_lock(config)),
@@ -580,6 +585,44 @@ def _check_write_access(folders: list[Path]) -> Check:
         _("The updater can write to {folders}.").format(
             folders=", ".join(str(folder) for folder in folders)
         ),
+    )
+
+
+def _check_local_safety(config: MachineConfig) -> Check:
+    """What the updater, as SYSTEM, works on and runs must be beyond standard users'
+    reach: program folders and data paths nobody else can swap for a link, and
+    commands (hooks, health checks, the PrestaShop command) only administrators can
+    change (docs/security.md, "Local attacker")."""
+    platform = current_platform
+    problems: list[str] = []
+    for product in config.products.values():
+        for path in (product.install_dir, *product.data_paths):
+            reason = platform.replaceable_by_others(path)
+            if reason is not None:
+                problems.append(f"{path}: {reason}")
+        for name, argv in product_commands(product).items():
+            for program in command_programs(argv):
+                reason = unsafe_program(platform, program)
+                if reason is not None:
+                    problems.append(
+                        _("{product}'s {command} command: {reason}").format(
+                            product=product.name, command=name, reason=reason
+                        )
+                    )
+    if problems:
+        return Check(
+            "local_safety",
+            False,
+            " ".join(problems),
+            _(
+                "Let only administrators change these folders and programs; until then "
+                "the updater refuses to work on them as SYSTEM."
+            ),
+        )
+    return Check(
+        "local_safety",
+        True,
+        _("Only administrators can change the folders and programs the updater works on."),
     )
 
 

@@ -64,6 +64,9 @@ MAX_REQUESTS_PER_RUN = 100
 MAX_REQUESTS_PER_USER = 20
 #: How often the requester starts the task again while nobody serves the channel.
 RESTART_SECONDS = 5.0
+#: The longest either side waits for the other to read a message: a requester that
+#: stops reading cannot stall the elevated updater (it is then treated as gone).
+SEND_SECONDS = 5.0
 
 _PRODUCT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
 _TEXT_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+!:-")
@@ -139,8 +142,8 @@ class ChannelObserver:
         if self.gone:
             return
         try:
-            self.channel.send(json.dumps(document).encode("utf-8"))
-        except (OSError, EOFError):
+            self.channel.send(json.dumps(document).encode("utf-8"), SEND_SECONDS)
+        except (OSError, EOFError):  # TimeoutError included: it does not read
             self.gone = True
 
     def step(self, product: str, step: Step) -> None:
@@ -268,7 +271,7 @@ def ask(
     channel = _connect(platform, name, start_timeout, busy)
     try:
         try:
-            channel.send(request.to_bytes())
+            channel.send(request.to_bytes(), SEND_SECONDS)
         except (OSError, EOFError) as exc:
             raise _service_error(
                 _("The updater service did not start; nothing was changed.")
@@ -288,7 +291,7 @@ def ask(
                     return result
             if not cancel_sent and observer.cancelled():
                 with contextlib.suppress(OSError, EOFError):
-                    channel.send(b'{"cancel": true}')
+                    channel.send(b'{"cancel": true}', SEND_SECONDS)
                 cancel_sent = True
         raise NetworkError(
             _("The updater service did not finish the update in time."),

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import locale
 import os
+import shutil
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
 from packaging.version import InvalidVersion, Version
 
@@ -30,6 +31,9 @@ from updater.errors import ConfigError, HealthCheckError, InstallError
 from updater.i18n import _, ngettext
 from updater.platform import Platform
 from updater.platform import current as current_platform
+
+if TYPE_CHECKING:
+    from updater.config import ProductConfig
 
 __all__ = [
     "OUTPUT_LIMIT",
@@ -366,3 +370,47 @@ def check_health(
     raise HealthCheckError(
         message, hint=_support_hint(), details=_command_details(argv, result, timeout)
     )
+
+
+# ------------------------------------------------------- what SYSTEM may run
+
+
+def product_commands(product: ProductConfig) -> dict[str, list[str]]:
+    """Every command the configuration makes the updater run for ``product``, by the
+    name of its key, expanded."""
+    commands = {
+        "pre_snapshot": product.hooks.pre_snapshot,
+        "post_swap": product.hooks.post_swap,
+        "post_restore": product.hooks.post_restore,
+        "health_check": product.health_check.command,
+        "prestashop_command": product.prestashop.command if product.prestashop else None,
+    }
+    return {name: product.expand(argv) for name, argv in commands.items() if argv}
+
+
+def command_programs(argv: Sequence[str]) -> list[Path]:
+    """The files a command runs: its program (looked up on the PATH when it is a bare
+    name, as Windows would) and every argument naming an existing file (a script for
+    an interpreter)."""
+    found = []
+    for index, arg in enumerate(argv):
+        text = (shutil.which(arg) or arg) if index == 0 else arg
+        path = Path(text)
+        if path.is_absolute() and path.is_file():
+            found.append(path)
+    return found
+
+
+def unsafe_program(platform: Platform, program: Path) -> str | None:
+    """Why a standard user could change what ``program`` runs (a sentence), None when
+    only administrators can. A link (a venv's ``python``) is judged by its target and
+    by the folder that holds the link."""
+    try:
+        real = Path(os.path.realpath(program))
+        reason = platform.writable_by_others(real)
+        if reason is None and real != program:
+            reason = platform.replaceable_by_others(program.parent)
+            reason = reason or platform.others_may_write(program.parent)
+    except OSError as exc:
+        return str(exc)
+    return reason

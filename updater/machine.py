@@ -11,6 +11,7 @@ changed when the configuration given is not valid.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import shutil
 import tempfile
@@ -26,6 +27,8 @@ from updater.platform.base import Platform
 from updater.platform.windows import APPLY_TASK, NIGHTLY_TASK
 from updater.preferences import OWNER_DIR
 from updater.state import StateDir
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "RemoveResult",
@@ -108,6 +111,20 @@ def setup_machine(
     """
     target = (config_path or default_config_path()).absolute()
     source = config_from.absolute() if config_from is not None else target
+    foreign = _foreign(platform, target.parent)
+    if foreign is not None and config_from is None:
+        # A user may have made the folder (C:\ProgramData lets every user create one)
+        # and put a configuration in it: it is not ours to adopt.
+        raise ConfigError(
+            _("The configuration in {folder} is not used: {reason}").format(
+                folder=target.parent, reason=foreign
+            ),
+            hint=_(
+                "The folder was not made by the updater's setup. Give the configuration "
+                "with /CONFIG=path: the folder is then emptied and made the "
+                "administrators' (see docs/security.md)."
+            ),
+        )
     try:
         text = source.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -123,7 +140,7 @@ def setup_machine(
         ) from exc
     if feed_url is not None:
         text = set_feed_url(text, feed_url)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _make_ours(platform, target.parent, foreign)
     copied = _copy_root_of_trust(source, target, text)
     try:
         config = _validated(text, target)
@@ -144,6 +161,8 @@ def setup_machine(
             )
             task = NIGHTLY_TASK
         write_atomic(target, text.encode("utf-8"))
+        if config.state_dir != target.parent:
+            _make_ours(platform, config.state_dir, _foreign(platform, config.state_dir))
         state = StateDir(config.state_dir)
         state.ensure()  # made now, as administrator: the tray may only read them
         state.machine_id()
@@ -174,6 +193,37 @@ def setup_machine(
             hint=_("Run the installer as an administrator."),
         ) from exc
     return SetupResult(target, config.state_dir, task)
+
+
+def _foreign(platform: Platform, folder: Path) -> str | None:
+    """Why ``folder``, if it exists, cannot be the updater's: someone other than an
+    administrator made it, owns it or may write in it (None: it is ours, or absent)."""
+    if not folder.exists():
+        return None
+    try:
+        return platform.others_may_write(folder)
+    except OSError as exc:
+        return str(exc)
+
+
+def _make_ours(platform: Platform, folder: Path, foreign: str | None) -> None:
+    """Create ``folder`` for the updater, or take over one that was not its own.
+
+    A new folder is locked down at once, and anything found in it then was planted in
+    the moment between: it is removed. A folder someone else made (``foreign``) is
+    made the administrators' and locked down, and everything in it removed, links
+    deleted, never followed: a planted configuration, root of trust or trusted
+    metadata is not adopted.
+    """
+    created = not folder.exists()
+    if foreign is not None:
+        log.warning("Taking over %s, which was not the updater's: %s", folder, foreign)
+        platform.take_ownership(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    platform.restrict_to_administrators(folder)
+    if created or foreign is not None:
+        for child in sorted(folder.iterdir()):  # ours now: nobody else may swap it
+            platform.remove_no_follow(child)
 
 
 def _validated(text: str, target: Path) -> MachineConfig:

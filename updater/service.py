@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import json
 import logging
 import os
 import random
@@ -49,7 +50,14 @@ from updater.errors import (
 from updater.fetch import FeedFetcher, NetworkLimits, make_session
 from updater.filelist import FileList
 from updater.fsutil import write_atomic, write_probe
-from updater.health import check_health, read_installed_version, run_command
+from updater.health import (
+    check_health,
+    command_programs,
+    product_commands,
+    read_installed_version,
+    run_command,
+    unsafe_program,
+)
 from updater.history import History, HistoryEntry, Operation, Outcome
 from updater.i18n import _, format_size
 from updater.manifest import (
@@ -103,6 +111,9 @@ INSTALLER_TIMEOUT = 1800.0
 _SPACE_MARGIN = 50 * 1024 * 1024
 _VERSION_IN_TEXT = re.compile(r"\d+(?:\.\d+)+")
 LAST_MANIFEST_FILE = "last-manifest.json"
+#: The PrestaShop version each product's command found last (for requests, which
+#: never run it).
+PRESTASHOP_FILE = "prestashop.json"
 #: How long a handed-over request may wait for the elevated updater to pick it up
 #: (it waits behind an update in progress, which then reports its own progress).
 ELEVATED_START_TIMEOUT = 120.0
@@ -381,12 +392,46 @@ class UpdaterService:
             return Version(source.version)
         if source.command is None:
             return None
+        if self.on_behalf_of is not None or self.platform.needs_elevation(self.state.root):
+            # A standard user's request never makes SYSTEM run a command, and the
+            # requester (the tray) sees what SYSTEM will decide: the version found by
+            # the last run that could run it (the nightly task, an administrator).
+            return self._remembered_prestashop(product)
+        try:
+            self._refuse_unsafe_commands(product, only=["prestashop_command"])
+        except PreflightError as exc:
+            log.warning("%s", exc.message)
+            return self._remembered_prestashop(product)
         result = run_command(product.expand(source.command), timeout=source.timeout)
         found = _VERSION_IN_TEXT.search(result.output or "") if result.ok else None
         try:
-            return Version(found.group(0)) if found else None
+            version = Version(found.group(0)) if found else None
         except InvalidVersion:
             return None
+        if version is not None:
+            self._remember_prestashop(product, version)
+        return version
+
+    def _remembered_prestashop(self, product: ProductConfig) -> Version | None:
+        try:
+            data = json.loads((self.state.root / PRESTASHOP_FILE).read_bytes())
+            return Version(str(data[product.id]))
+        except (OSError, ValueError, KeyError, TypeError, InvalidVersion):
+            return None
+
+    def _remember_prestashop(self, product: ProductConfig, version: Version) -> None:
+        path = self.state.root / PRESTASHOP_FILE
+        try:
+            data = json.loads(path.read_bytes())
+            if not isinstance(data, dict):
+                data = {}
+        except (OSError, ValueError):
+            data = {}
+        if data.get(product.id) == str(version):
+            return
+        data[product.id] = str(version)
+        with contextlib.suppress(OSError):  # a standard user's tray may not write here
+            write_atomic(path, json.dumps(data, sort_keys=True).encode("utf-8"))
 
     # ---------------------------------------------------------------------- check
 
@@ -910,6 +955,8 @@ class UpdaterService:
             AppRunningError: the program runs and the policy is ``fail``.
         """
         self.observer.step(product.id, Step.PREFLIGHT)
+        refuse_replaceable([product.install_dir, *product.data_paths], self.platform)
+        self._refuse_unsafe_commands(product)
         zip_package = release.zip_package
         installer = release.installer_package
         install_parent = product.install_dir.parent
@@ -967,6 +1014,36 @@ class UpdaterService:
                 hint=_("Nothing was changed. Close the program and try again."),
                 processes=tuple(p.pid for p in running),
             )
+
+    def _refuse_unsafe_commands(
+        self, product: ProductConfig, only: Sequence[str] | None = None
+    ) -> None:
+        """As SYSTEM, run nothing that a standard user could change: every program the
+        product's hooks, health check and PrestaShop command name (and every script
+        they are given) must be writable by administrators only, with every folder on
+        its way (:meth:`Platform.writable_by_others`).
+
+        Raises:
+            PreflightError: one is not; nothing was changed.
+        """
+        if not self.platform.is_system():
+            return
+        for name, argv in product_commands(product).items():
+            if only is not None and name not in only:
+                continue
+            for program in command_programs(argv):
+                reason = unsafe_program(self.platform, program)
+                if reason is not None:
+                    raise PreflightError(
+                        _("The {command} command of {product} is not run: {reason}").format(
+                            command=name, product=product.name, reason=reason
+                        ),
+                        hint=_(
+                            "Nothing was changed. The updater runs commands with the "
+                            "rights of SYSTEM, so only administrators may be able to "
+                            "change them and their folders; ask your IT support."
+                        ),
+                    )
 
     def _check_cancelled(self) -> None:
         if self.observer.cancelled():
@@ -1057,6 +1134,7 @@ class UpdaterService:
                 )
             self._refuse_withdrawn(product, chosen)
             refuse_replaceable([product.install_dir, *product.data_paths], self.platform)
+            self._refuse_unsafe_commands(product)
             self._ensure_closed(product, if_running, wait_seconds)
             installed = self.installed_version(product)
             changed = tuple(changed_data_paths(chosen))

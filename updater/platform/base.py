@@ -22,7 +22,6 @@ import subprocess
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar, Protocol
 
@@ -289,6 +288,43 @@ class Platform(Protocol):
         """
         ...
 
+    def others_may_write(self, folder: Path) -> str | None:
+        """Why accounts other than administrators (and this process's own) may change
+        what is in ``folder``: they own it, or its permissions let them create or
+        delete entries or change the permissions; ``None`` when they may not. A
+        sentence for a person.
+
+        Raises:
+            OSError: the folder's permissions cannot be read.
+        """
+        ...
+
+    def is_system(self) -> bool:
+        """Whether this process runs as the machine's own account, as the updater's
+        tasks do (Windows: SYSTEM; POSIX: root): then nothing it runs may be within
+        reach of standard users."""
+        ...
+
+    def writable_by_others(self, program: Path) -> str | None:
+        """Why someone other than an administrator (or this process's account) could
+        change the file ``program``: its content, or what is at its path (a link or a
+        swappable folder on the way, see :meth:`replaceable_by_others`); ``None`` when
+        nobody but administrators can. A sentence for a person.
+
+        Raises:
+            OSError: its permissions cannot be read.
+        """
+        ...
+
+    def take_ownership(self, folder: Path) -> None:
+        """Make administrators the owner of ``folder`` and of everything in it (a folder
+        someone else made first stays theirs otherwise, whatever its permissions say).
+
+        Raises:
+            OSError: the owner could not be changed.
+        """
+        ...
+
     # --- paths that users may write: never follow a link ------------------------------
 
     def replaceable_by_others(self, path: Path) -> str | None:
@@ -346,29 +382,33 @@ class LinkRefusedError(OSError):
 
 class Channel:
     """One connection between a requester and the elevated updater: whole messages,
-    each read only up to a size limit, and the identity of the process at the other
-    end as the OS reports it (never as that process claims)."""
+    each read only up to a size limit, never waiting longer than asked (a side that
+    stops reading cannot hold the other), and the identity of the process at the other
+    end as the OS reports it (never as that process claims). The platforms implement
+    it on their transport."""
 
-    def __init__(self, connection: Connection, identify: Callable[[], str]) -> None:
-        self._connection = connection
+    def __init__(self, identify: Callable[[], str]) -> None:
         self._identify = identify
         self._peer: str | None = None
 
-    def send(self, data: bytes) -> None:
-        """Raises: OSError (or EOFError) when the other side is gone."""
-        self._connection.send_bytes(data)
+    def send(self, data: bytes, timeout: float) -> None:
+        """Send one message, waiting at most ``timeout`` seconds for room.
+
+        Raises:
+            TimeoutError: the other side does not read.
+            OSError (or EOFError): the other side is gone.
+        """
+        raise NotImplementedError
 
     def receive(self, timeout: float, limit: int) -> bytes | None:
-        """The next message, or ``None`` when none came within ``timeout`` seconds.
+        """The next message, or ``None`` when none began within ``timeout`` seconds.
 
         Raises:
             EOFError: the other side closed the channel.
-            OSError: the message is longer than ``limit`` (it is not read), or the
-                channel broke.
+            OSError: the message is longer than ``limit`` (it is not read), it did not
+                arrive whole in time, or the channel broke.
         """
-        if not self._connection.poll(timeout):
-            return None
-        return self._connection.recv_bytes(limit)
+        raise NotImplementedError
 
     def peer(self) -> str:
         """Who the other side runs as (on Windows known only once it has sent a
@@ -382,8 +422,7 @@ class Channel:
         return self._peer
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._connection.close()
+        raise NotImplementedError
 
 
 class ChannelListener(Protocol):

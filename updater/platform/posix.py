@@ -24,7 +24,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
@@ -195,7 +194,7 @@ class PosixPlatform(PsutilPlatform):
         except OSError:
             sock.close()
             raise
-        return Channel(Connection(sock.detach()), lambda: server)
+        return _SocketChannel(sock, lambda: server)
 
     # --- machine setup ---------------------------------------------------------------
 
@@ -233,27 +232,59 @@ class PosixPlatform(PsutilPlatform):
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o700)
 
+    def others_may_write(self, folder: Path) -> str | None:
+        info = folder.lstat()
+        if info.st_uid not in (0, os.geteuid()):
+            return _("{folder} belongs to another account (uid {uid}).").format(
+                folder=folder, uid=info.st_uid
+            )
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            return _("Other accounts may write in {folder}.").format(folder=folder)
+        return None
+
+    def is_system(self) -> bool:
+        return os.geteuid() == 0
+
+    def writable_by_others(self, program: Path) -> str | None:
+        reason = self.replaceable_by_others(program)
+        if reason is not None:
+            return reason
+        info = program.lstat()
+        if info.st_uid not in (0, os.geteuid()):
+            return _("{path} belongs to another account (uid {uid}).").format(
+                path=program, uid=info.st_uid
+            )
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            return _("Other accounts may change {path}.").format(path=program)
+        return None
+
+    def take_ownership(self, folder: Path) -> None:
+        """``chown`` to this process's account (root, for the setup), no link followed."""
+        for path in [folder, *folder.rglob("*")]:
+            os.chown(path, os.geteuid(), os.getegid(), follow_symlinks=False)
+
     # --- paths that users may write ---------------------------------------------------
 
     def replaceable_by_others(self, path: Path) -> str | None:
         """From ``/`` down to ``path``: no link, and no folder that another account
         may write (the owner may chmod it; a group- or world-writable folder lets its
         writers rename what is in it, unless its sticky bit stops them for entries
-        owned by root or by us)."""
+        owned by root or by us). Nothing is there to swap below a name that does not
+        exist (what is made there later is opened without following links)."""
         trusted = {0, os.geteuid()}
         current = Path(os.path.abspath(path))  # noqa: PTH100 - lexical, links not followed
         chain = [*reversed(current.parents), current]
         for parent, entry in itertools.pairwise(chain):
             try:
                 info = entry.lstat()
-            except FileNotFoundError:
-                entry_uid = None  # not there: whoever may create it there may swap it
+            except (FileNotFoundError, NotADirectoryError):
+                entry_uid = None  # not there
             else:
                 if stat.S_ISLNK(info.st_mode):
                     return _("{path} is a link.").format(path=entry)
                 entry_uid = info.st_uid
             folder = parent.lstat()
-            writable = folder.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+            writable = entry_uid is not None and folder.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
             sticky_protects = bool(folder.st_mode & stat.S_ISVTX) and entry_uid in trusted
             if folder.st_uid not in trusted or (writable and not sticky_protects):
                 return _("Other users may rename or replace what is in {folder}.").format(
@@ -360,6 +391,64 @@ def _peer_uid(sock: socket.socket) -> str:
     return str(uid)
 
 
+#: How long the rest of a message may take once its first bytes came.
+_MESSAGE_SECONDS = 10.0
+
+
+class _SocketChannel(Channel):
+    """Messages on a stream socket: a 4-byte big-endian length, then the bytes."""
+
+    def __init__(self, sock: socket.socket, identify: Any) -> None:
+        super().__init__(identify)
+        self._sock = sock
+
+    def send(self, data: bytes, timeout: float) -> None:
+        self._sock.settimeout(max(timeout, 0.001))
+        try:
+            self._sock.sendall(struct.pack("!I", len(data)) + data)
+        except TimeoutError:
+            raise
+        except OSError as exc:
+            raise EOFError(str(exc)) from exc
+
+    def receive(self, timeout: float, limit: int) -> bytes | None:
+        self._sock.settimeout(max(timeout, 0.0) or None)
+        if timeout <= 0:
+            self._sock.setblocking(False)
+        try:
+            first = self._sock.recv(1)
+        except (TimeoutError, BlockingIOError):
+            return None
+        if not first:
+            raise EOFError("the other side closed the channel")
+        deadline = time.monotonic() + _MESSAGE_SECONDS
+        header = first + self._exactly(3, deadline)
+        (size,) = struct.unpack("!I", header)
+        if size > limit:
+            raise OSError(errno.EMSGSIZE, f"a message of {size} bytes (at most {limit})")
+        return self._exactly(size, deadline)
+
+    def _exactly(self, size: int, deadline: float) -> bytes:
+        chunks = []
+        while size:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise OSError(errno.ETIMEDOUT, "a message did not arrive whole in time")
+            self._sock.settimeout(left)
+            try:
+                chunk = self._sock.recv(min(size, 65536))
+            except TimeoutError as exc:
+                raise OSError(errno.ETIMEDOUT, "a message did not arrive whole in time") from exc
+            if not chunk:
+                raise EOFError("the other side closed the channel")
+            chunks.append(chunk)
+            size -= len(chunk)
+        return b"".join(chunks)
+
+    def close(self) -> None:
+        self._sock.close()
+
+
 class _SocketListener:
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
@@ -371,12 +460,11 @@ class _SocketListener:
         except TimeoutError:
             return None
         try:
-            client.setblocking(True)
             user = _peer_uid(client)
         except OSError:
             client.close()
             raise
-        return Channel(Connection(client.detach()), lambda: user)
+        return _SocketChannel(client, lambda: user)
 
     def close(self) -> None:
         self._sock.close()

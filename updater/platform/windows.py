@@ -58,6 +58,7 @@ __all__ = [
     "icacls_lockdown_argv",
     "icacls_private_argv",
     "icacls_requests_argv",
+    "icacls_setowner_argv",
     "is_sharing_violation",
     "others_may_replace",
     "path_key",
@@ -384,6 +385,12 @@ def icacls_requests_argv(folder: str) -> list[str]:
 
 def schtasks_delete_argv(name: str) -> list[str]:
     return ["schtasks.exe", "/Delete", "/F", "/TN", name]
+
+
+def icacls_setowner_argv(folder: str) -> list[str]:
+    """Make Administrators the owner of ``folder`` and everything in it (links not
+    followed: ``/L``)."""
+    return ["icacls.exe", folder, "/setowner", f"*{SID_ADMINISTRATORS}", "/T", "/C", "/L", "/Q"]
 
 
 def icacls_private_argv(folder: str) -> list[str]:
@@ -1202,6 +1209,55 @@ def _pipe_server_pid(pipe: int) -> int:
     return int(pid.value)
 
 
+class _PipeChannel(Channel):
+    """Messages on a message-mode pipe: read through ``PipeConnection`` (which refuses
+    a message longer than the limit before reading it), written with an overlapped
+    ``WriteFile`` that gives up after the timeout."""
+
+    def __init__(self, handle: int, identify: Any) -> None:
+        if sys.platform != "win32":
+            raise NotImplementedError("named pipes exist only on Windows")
+        from multiprocessing.connection import PipeConnection  # type: ignore[attr-defined]
+
+        super().__init__(identify)
+        self._handle = handle
+        self._connection: Any = PipeConnection(handle)
+
+    def send(self, data: bytes, timeout: float) -> None:
+        if sys.platform != "win32":
+            raise NotImplementedError("named pipes exist only on Windows")
+        import _winapi
+
+        try:
+            overlapped, error = _winapi.WriteFile(self._handle, data, overlapped=True)
+        except OSError as exc:
+            raise EOFError(str(exc)) from exc
+        if error == _winapi.ERROR_IO_PENDING:
+            waited = _winapi.WaitForMultipleObjects(
+                [overlapped.event], False, max(1, int(timeout * 1000))
+            )
+            if waited != WAIT_OBJECT_0:
+                overlapped.cancel()
+                with contextlib.suppress(OSError):
+                    overlapped.GetOverlappedResult(True)
+                raise TimeoutError("the other side does not read")
+        try:
+            written, _error = overlapped.GetOverlappedResult(True)
+        except OSError as exc:
+            raise EOFError(str(exc)) from exc
+        if written != len(data):
+            raise EOFError("the message was cut short")
+
+    def receive(self, timeout: float, limit: int) -> bytes | None:
+        if not self._connection.poll(timeout):
+            return None
+        return bytes(self._connection.recv_bytes(limit))
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._connection.close()
+
+
 class _PipeListener:
     """The elevated side of the pipe. One instance always waits for the next client,
     made before the connected one is handed out, so that the name never lapses while
@@ -1251,7 +1307,6 @@ class _PipeListener:
         if sys.platform != "win32":
             raise NotImplementedError("named pipes exist only on Windows")
         import _winapi
-        from multiprocessing.connection import PipeConnection  # type: ignore[attr-defined]
 
         pipe = self._waiting
         if pipe is None:
@@ -1267,7 +1322,7 @@ class _PipeListener:
             return None
         overlapped.GetOverlappedResult(True)
         self._waiting = self._instance(first=False)
-        return Channel(PipeConnection(pipe), lambda: _pipe_client_sid(pipe))
+        return _PipeChannel(pipe, lambda: _pipe_client_sid(pipe))
 
     def close(self) -> None:
         if sys.platform != "win32":
@@ -1289,7 +1344,6 @@ def _connect_pipe(name: str, server_sid: str) -> Channel:
     if sys.platform != "win32":
         raise NotImplementedError("A named pipe exists only on Windows")
     import _winapi
-    from multiprocessing.connection import PipeConnection  # type: ignore[attr-defined]
 
     path = _pipe_path(name)
     try:
@@ -1312,7 +1366,7 @@ def _connect_pipe(name: str, server_sid: str) -> Channel:
     except OSError:
         _winapi.CloseHandle(pipe)
         raise
-    return Channel(PipeConnection(pipe), lambda: server)
+    return _PipeChannel(pipe, lambda: server)
 
 
 class WindowsPlatform(PsutilPlatform):
@@ -1513,6 +1567,38 @@ class WindowsPlatform(PsutilPlatform):
     def make_private(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         _run_checked(icacls_private_argv(str(folder)))
+
+    def others_may_write(self, folder: Path) -> str | None:
+        owner, aces = _security(str(folder))
+        rights = untrusted_rights(owner, aces, self.own_identity())
+        if owner not in TRUSTED_SIDS | {self.own_identity()}:
+            return _("{folder} belongs to another account ({owner}).").format(
+                folder=folder, owner=owner
+            )
+        if rights & (FILE_ADD_FILE | FILE_ADD_SUBDIRECTORY | FILE_DELETE_CHILD | WRITE_DAC):
+            return _("Other accounts may write in {folder}.").format(folder=folder)
+        return None
+
+    def is_system(self) -> bool:
+        return self.own_identity() == SID_SYSTEM
+
+    def writable_by_others(self, program: Path) -> str | None:
+        reason = self.replaceable_by_others(program)
+        if reason is not None:
+            return reason
+        owner, aces = _security(str(program))
+        me = self.own_identity()
+        if owner not in TRUSTED_SIDS | {me}:
+            return _("{path} belongs to another account ({owner}).").format(
+                path=program, owner=owner
+            )
+        # FILE_WRITE_DATA and FILE_APPEND_DATA are FILE_ADD_FILE and _SUBDIRECTORY's bits
+        if untrusted_rights(owner, aces, me) & (FILE_ADD_FILE | FILE_ADD_SUBDIRECTORY | WRITE_DAC):
+            return _("Other accounts may change {path}.").format(path=program)
+        return None
+
+    def take_ownership(self, folder: Path) -> None:
+        _run_checked(icacls_setowner_argv(str(folder)))
 
     # --- paths that users may write -------------------------------------------------
 
