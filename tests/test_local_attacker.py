@@ -7,15 +7,21 @@ malformed requests, a silent requester) are in tests/test_elevation.py."""
 
 from __future__ import annotations
 
+import http.server
 import os
 import shutil
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
+from PySide6.QtCore import QObject, QUrl, Slot
+from PySide6.QtGui import QDesktopServices, QImage, QTextDocument
 
+from gui.windows.update import ReleaseNotes
 from tests.elevating import ElevatingPlatform
 from tests.enginekit import tree
 from tests.links import symlink
@@ -482,3 +488,70 @@ def test_doctor_names_what_a_user_could_swap_or_change(shop: Shop, tmp_path: Pat
     assert not check.ok
     assert str(shop.data_dir) in check.message and "post_swap command" in check.message
     assert "Let only administrators change" in (check.fix or "")
+
+
+# ------------------------------------------------------------ release notes
+
+
+class _Recorder(QObject):
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened: list[str] = []
+
+    @Slot(QUrl)
+    def open(self, url: QUrl) -> None:
+        self.opened.append(url.toString())
+
+
+def test_release_notes_load_nothing_and_open_only_https(qtbot: Any, tmp_path: Path) -> None:
+    """Notes are the publisher's text, but a feed mirror or a stolen targets key is
+    not: no raw HTML, no resource fetched (a UNC image would hand out the user's
+    credentials), no link opened but https."""
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    picture = tmp_path / "pic.png"
+    image = QImage(4, 4, QImage.Format.Format_RGB32)
+    image.fill(0xFF0000)
+    image.save(str(picture))
+    local = QUrl.fromLocalFile(str(picture))
+    notes = (
+        f"![local]({local.toString()})\n\n"
+        f"**Bold** and <b>raw</b> <img src='http://127.0.0.1:{port}/raw.png'>\n\n"
+        f"![remote](http://127.0.0.1:{port}/x.png) ![share](file://127.0.0.1/share/x.png)\n\n"
+        "[run](file://server/x.exe) [settings](ms-settings:privacy) "
+        "[site](https://innovacommerce.example/notes)\n"
+    )
+    recorder = _Recorder()
+    for scheme in ("file", "ms-settings", "https"):
+        QDesktopServices.setUrlHandler(scheme, recorder, "open")
+    try:
+        view = ReleaseNotes()
+        qtbot.addWidget(view)
+        view.show_markdown(notes)
+        view.show()
+        qtbot.wait(300)
+        text = view.toPlainText()
+        assert "Bold" in text and "<b>raw</b>" in text  # raw HTML is shown, not obeyed
+        for link in ("file://server/x.exe", "ms-settings:privacy",
+                     "https://innovacommerce.example/notes"):  # fmt: skip
+            view.anchorClicked.emit(QUrl(link))
+        assert recorder.opened == ["https://innovacommerce.example/notes"]
+        assert hits == []  # nothing was fetched
+        loaded = view.document().resource(QTextDocument.ResourceType.ImageResource, local)
+        assert loaded.width() == 1  # a blank pixel in its place: the file was not read
+    finally:
+        for scheme in ("file", "ms-settings", "https"):
+            QDesktopServices.unsetUrlHandler(scheme)
+        server.shutdown()

@@ -520,6 +520,15 @@ def test_outcome_lines(tmp_path: Path) -> None:
         ("basic checks passed; the token expired", "basic checks passed; the token expired"),
         ("tpv download ok: 4.2.1 (12.0 MiB)", "tpv download ok: 4.2.1 (12.0 MiB)"),
         ("", ""),
+        # Connection strings, API and licence keys, options with their value apart:
+        ("Server=db;Uid=sa;Pwd=S3cret;Database=shop", "Server=db;Uid=sa;Pwd=***;Database=shop"),
+        ("api_key=abc123 next", "api_key=*** next"),
+        ("X-Api-Key: abc123", "X-Api-Key: ***"),
+        ("{'license_key': 'AAAA-BBBB'}", "{'license_key': '***'}"),
+        ("run tool --password hunter2 --user bob", "run tool --password *** --user bob"),
+        ("['tool', '--password', 'hunter2', '-v']", "['tool', '--password', '***', '-v']"),
+        ("--api-key=k3y", "--api-key=***"),
+        ("the license key expired", "the license key expired"),
     ],
 )
 def test_redact(text: str, expected: str) -> None:

@@ -251,9 +251,11 @@ def test_redact_config_text() -> None:
         "url = 'https://u:pw@host/feed/'  # token: abc\n"
         'health_check = ["x.exe", "--api-key=k3y", "--port=8080", "--pass", "p w"]\n'
         "root = 'C:\\\\ProgramData\\\\root.json'\n"
+        'post_swap = ["x.exe", "--license-key", "AAAA", "Pwd=S3cret"]\n'
     )
     assert redact_config_text(text) == (
         "url = 'https://u:***@host/feed/'  # token: ***\n"
         'health_check = ["x.exe", "--api-key=***", "--port=8080", "--pass", "***"]\n'
         "root = 'C:\\\\ProgramData\\\\root.json'\n"
+        'post_swap = ["x.exe", "--license-key", "***", "Pwd=***"]\n'
     )

@@ -74,11 +74,24 @@ _log = logging.getLogger(__name__)
 # The patterns start only where a run of name characters starts (the look-behinds), so
 # that a long line (a base64 blob, a wall of digits) costs linear time, not quadratic.
 _URL_USERINFO = re.compile(r"(?P<scheme>(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@?#]+@")
-# password=..., "token": "...", INNOVA_KEY_PASSPHRASE=..., ?access_token=...&
+# The words that make a key name a secret's: password, Pwd (connection strings),
+# token, secret, api_key / X-Api-Key, license_key, credentials…
+_SECRET_WORD = (
+    r"(?:passphrase|password|passwd|pwd|token|secret|api[-_]?key|licen[cs]e[-_]?key"
+    r"|credential)"
+)
+# password=..., "token": "...", INNOVA_KEY_PASSPHRASE=..., ?access_token=...&, Pwd=...;
 _SECRET_VALUE = re.compile(
-    r"""(?P<key>(?<![\w.-])(?=[\w.-]*?(?:passphrase|password|passwd|token|secret))[\w.-]+)"""
+    r"""(?P<key>(?<![\w.-])(?=[\w.-]*?""" + _SECRET_WORD + r""")[\w.-]+)"""
     r"""(?P<sep>["']?\s*[:=]\s*)"""
-    r"""(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s&"']+)""",
+    r"""(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s&;"']+)""",
+    re.IGNORECASE,
+)
+# --password value, and in a logged command list: '--password', 'value'
+_SECRET_OPTION = re.compile(
+    r"""(?P<key>(?<![\w.-])["']?--?[\w.-]*""" + _SECRET_WORD + r"""[\w.-]*["']?)"""
+    r"""(?P<sep>\s*,\s*|\s+)"""
+    r"""(?!-)(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s,\]\)"']+)""",
     re.IGNORECASE,
 )
 # Authorization: Basic <base64>, {'Authorization': 'Bearer <token>'}
@@ -95,8 +108,12 @@ _TRIGGERS = (
     "passphrase",
     "password",
     "passwd",
+    "pwd",
     "token",
     "secret",
+    "api",
+    "licen",
+    "credential",
     "authorization",
     "bearer",
 )
@@ -110,14 +127,16 @@ def _mask_value(match: re.Match[str]) -> str:
 
 def redact(text: str) -> str:
     """``text`` without credentials: the ``user:password@`` of URLs is removed, and the
-    values of keys named like a passphrase, password, token or secret (``key=value``,
-    ``key: value``, ``"key": "value"``) and of ``Authorization`` headers and bearer tokens are
+    values of keys named like a passphrase, password (``Pwd`` too), token, secret, API
+    key, licence key or credential (``key=value``, ``key: value``, ``"key": "value"``,
+    ``--password value``) and of ``Authorization`` headers and bearer tokens are
     replaced by ``***``. Redacting twice gives the same text."""
     lowered = text.lower()
     if not any(trigger in lowered for trigger in _TRIGGERS):
         return text
     text = _URL_USERINFO.sub(r"\g<scheme>", text)
     text = _SECRET_VALUE.sub(_mask_value, text)
+    text = _SECRET_OPTION.sub(_mask_value, text)
     text = _AUTHORIZATION.sub(rf"\g<head>{_MASK}", text)
     return _BEARER.sub(rf"\g<scheme> {_MASK}", text)
 

@@ -97,7 +97,9 @@ _KEY_SUFFIXES = (".key", ".pem", ".p12", ".pfx", ".ppk", ".jks", ".keystore")
 _PRIVATE_KEY_BLOCK = re.compile(
     rb"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?(?:-----END \1PRIVATE KEY-----|\Z)", re.DOTALL
 )
-_SECRET_WORD = r"(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[-_]?key|credentials?)"
+_SECRET_WORD = (
+    r"(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[-_]?key|licen[cs]e[-_]?key|credentials?)"
+)
 # "--password=value", "token: value", "password = 'value'" in any text.
 _SECRET_ASSIGNMENT = re.compile(
     r"(?i)(\b[\w.-]*" + _SECRET_WORD + r"[\w.-]*\s*[=:]\s*[\"']?)([^\s\"',\]]+)"

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from packaging.version import Version
-from PySide6.QtCore import Qt, Signal, SignalInstance
+from PySide6.QtCore import Qt, QUrl, Signal, SignalInstance
+from PySide6.QtGui import QDesktopServices, QImage, QTextDocument
 from PySide6.QtWidgets import (
     QDialog,
     QFormLayout,
@@ -19,6 +23,44 @@ from gui.texts import format_date, kind_label, notes_of
 from updater.choose import Choice
 from updater.i18n import _, format_size
 from updater.manifest import Release
+
+log = logging.getLogger(__name__)
+
+
+class _NothingLoaded(QTextDocument):
+    """A document that loads no resource. Every image is a blank pixel: given nothing,
+    Qt's image handler would read a local or UNC path itself."""
+
+    def loadResource(self, kind: int, name: QUrl | str) -> Any:  # noqa: N802 - Qt's name
+        if kind == QTextDocument.ResourceType.ImageResource.value:
+            blank = QImage(1, 1, QImage.Format.Format_ARGB32)
+            blank.fill(0)
+            return blank
+        return b""
+
+
+class ReleaseNotes(QTextBrowser):
+    """Release notes as the publisher wrote them, and nothing more: Markdown without
+    raw HTML, no image or other resource loaded from anywhere (a network path would
+    make Windows connect to it and offer the user's credentials), and only ``https``
+    links opened, by us, in the browser (never ``file:``, ``ms-…:`` or others)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setDocument(_NothingLoaded(self))
+        self.setOpenLinks(False)
+        self.setOpenExternalLinks(False)
+        self.anchorClicked.connect(self._open)
+
+    def show_markdown(self, text: str) -> None:
+        features = QTextDocument.MarkdownFeature
+        self.document().setMarkdown(text, features.MarkdownDialectGitHub | features.MarkdownNoHTML)
+
+    def _open(self, url: QUrl) -> None:
+        if url.scheme().lower() == "https" and url.host():
+            QDesktopServices.openUrl(url)
+        else:
+            log.warning("Not opening a release notes link that is not https: %s", url.toString())
 
 
 class UpdateWindow(QDialog):
@@ -59,8 +101,7 @@ class UpdateWindow(QDialog):
         self._fact(_("Product"), product_name)
         self._fact(_("Installed version"), installed)
 
-        self.notes = QTextBrowser()
-        self.notes.setOpenExternalLinks(True)
+        self.notes = ReleaseNotes()
         self.notes.setMinimumHeight(180)
 
         self.not_offered = QLabel()
@@ -92,7 +133,7 @@ class UpdateWindow(QDialog):
                 self._fact(_("Download size"), format_size(package.size))
             self._fact(_("Release date"), format_date(release.released))
             self._fact(_("PrestaShop"), _prestashop_text(release, prestashop))
-            self.notes.setMarkdown(notes_of(release))
+            self.notes.show_markdown(notes_of(release))
             layout.addWidget(QLabel(_("What's new:")))
             layout.addWidget(self.notes)
             self.install_button.setDefault(True)
