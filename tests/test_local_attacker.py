@@ -555,3 +555,24 @@ def test_release_notes_load_nothing_and_open_only_https(qtbot: Any, tmp_path: Pa
         for scheme in ("file", "ms-settings", "https"):
             QDesktopServices.unsetUrlHandler(scheme)
         server.shutdown()
+
+
+def test_what_a_failed_hook_printed_is_for_administrators_only(shop: Shop) -> None:
+    """A hook may print anything (a database password in a dump tool's error): not
+    into the history or the logs, which users read."""
+    code = "print('connecting with SECRET-OUTPUT'); raise SystemExit(1)"
+    hook = f"[products.tpv.hooks]\npre_snapshot = ['{sys.executable}', '-c', \"{code}\"]"
+    configure(shop, "health_timeout = 20", f"health_timeout = 20\n{hook}")
+    shop.publish("1.0.1")
+    with pytest.raises(UpdaterError) as caught:
+        shop.service.update("tpv")
+    assert "SECRET-OUTPUT" not in f"{caught.value.message} {caught.value.hint}"
+    [kept] = (shop.service.state.root / "logs" / "commands").iterdir()
+    assert str(kept) in (caught.value.hint or "")
+    assert "SECRET-OUTPUT" in kept.read_text()
+    if sys.platform != "win32":
+        assert stat.S_IMODE(kept.parent.stat().st_mode) == 0o700
+    [entry] = shop.service.history("tpv", limit=1)
+    assert "SECRET-OUTPUT" not in f"{entry.message} {entry.details}"
+    for log_file in (shop.service.state.root / "logs").glob("*.log*"):
+        assert "SECRET-OUTPUT" not in log_file.read_text(errors="replace")

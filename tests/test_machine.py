@@ -29,6 +29,7 @@ from updater.platform.windows import (
     schtasks_delete_argv,
     task_xml,
 )
+from updater.state import StateDir
 
 NS = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
 CLI = Path(sys.executable).with_name("innova-update")
@@ -127,6 +128,8 @@ def test_setup_installs_the_config_locks_the_folders_and_registers_the_task(
     if sys.platform != "win32":  # Windows has no mode bits: its ACLs need a real Windows
         assert target.parent.stat().st_mode & 0o777 == 0o755
         assert installed.state_dir.stat().st_mode & 0o022 == 0  # nobody else may write
+        # An update's journal is the administrators' alone.
+        assert StateDir(installed.state_dir).journal_dir.stat().st_mode & 0o777 == 0o700
     # Made as administrator, so that the tray only has to read them:
     assert (installed.state_dir / "machine-id").is_file()
     assert (installed.state_dir / "owner").is_dir()  # the one folder users may write

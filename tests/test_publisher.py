@@ -24,6 +24,7 @@ from packaging.version import Version
 from tests.feedkit import Client, Feed, make_build, tree_digest
 from tests.feedserver import feed_server
 from updater.errors import PublishError, SigningKeyError
+from updater.platform.windows import icacls_owner_only_argv
 from updater.publish.keys import KeyRing, generate_key, load_public_key, load_signer
 from updater.publish.repository import FeedRepository, InstallerSpec, ReleaseSpec, utcnow
 
@@ -55,7 +56,7 @@ def test_two_products_three_releases_from_plain_directories(tmp_path: Path) -> N
     """The acceptance flow: init, add 2x3 releases, publish, verify, then a client reads it."""
     work = tmp_path / "work"
     es, en = notes(tmp_path)
-    release("init", work)
+    release("init", work, "--no-passphrase")
     for product in ("tpv", "erp"):
         for version in ("2.0.0", "2.0.1", "2.1.0"):
             build = make_build(tmp_path / "builds" / f"{product}-{version}", product, version)
@@ -87,7 +88,7 @@ def test_packing_is_deterministic_across_workspaces(tmp_path: Path) -> None:
     digests = []
     for name in ("a", "b"):
         os.utime(build / "VERSION", (1_000_000 * (len(digests) + 1),) * 2)
-        release("init", tmp_path / name)
+        release("init", tmp_path / name, "--no-passphrase")
         release(
             "add", tmp_path / name, "--product", "tpv", "--version", "1.0.0",
             "--from-dir", build, "--notes-es", es, "--notes-en", en, "--released", "2026-11-01",
@@ -100,7 +101,7 @@ def test_packing_is_deterministic_across_workspaces(tmp_path: Path) -> None:
 def test_release_from_zip_and_installer(tmp_path: Path) -> None:
     work = tmp_path / "work"
     es, en = notes(tmp_path)
-    release("init", work)
+    release("init", work, "--no-passphrase")
     foreign = tmp_path / "erp-build.zip"
     with zipfile.ZipFile(foreign, "w") as zf:
         zf.writestr("erp.exe", b"MZ" + b"\0" * 100)
@@ -286,7 +287,9 @@ def test_keygen_writes_owner_only_encrypted_key(tmp_path: Path) -> None:
         load_signer(private, public, lambda _p: b"wrong")
     with pytest.raises(SigningKeyError, match="none was given"):
         load_signer(private, public)
-    assert "already exists" in release("keygen", "root-1", "--dir", tmp_path, check=False)
+    assert "already exists" in release(
+        "keygen", "root-1", "--dir", tmp_path, "--no-passphrase", check=False
+    )
 
 
 def test_init_with_two_of_three_root_keys_and_passphrases(tmp_path: Path) -> None:
@@ -295,7 +298,7 @@ def test_init_with_two_of_three_root_keys_and_passphrases(tmp_path: Path) -> Non
     for n in (1, 2, 3):
         release("keygen", f"root-{n}", "--dir", keys, "--passphrase-env", "PW", env={"PW": "pw"})
     for role in ("targets", "snapshot", "timestamp"):
-        release("keygen", role, "--dir", keys)
+        release("keygen", role, "--dir", keys, "--no-passphrase")
     # Only two of the three root keys are at hand: enough for a threshold of 2.
     (keys / "root-3.key").rename(tmp_path / "root-3.key")
     args = ["init", tmp_path / "work", "--keys", keys, "--root-threshold", "2"]
@@ -323,7 +326,7 @@ def test_rotating_the_targets_key_keeps_existing_clients_working(
         client = Client(server.url, feed.root, tmp_path / "state")
         client.check()
         old = feed.repo.current()["root"].signed.roles["targets"].keyids[0]
-        release("keygen", "targets-2", "--dir", feed.keys_dir)
+        release("keygen", "targets-2", "--dir", feed.keys_dir, "--no-passphrase")
         out = release(
             "rotate-keys", feed.repo.workdir, "--role", "targets",
             "--add", feed.keys_dir / "targets-2.pub", "--remove", old[:10],
@@ -488,9 +491,32 @@ def test_init_refuses_an_existing_feed_and_a_failed_init_leaves_nothing(
     out = release("init", feed.repo.workdir, check=False)
     assert "already holds a feed" in out
     assert tree_digest(feed.repo.workdir) == before
-    out = release("init", tmp_path / "x1", "--root-threshold", "2", check=False)
+    out = release("init", tmp_path / "x1", "--root-threshold", "2", "--no-passphrase", check=False)
     assert "threshold must be 1 to 1" in out
     assert not (tmp_path / "x1").exists()
+
+
+def test_new_keys_are_encrypted_unless_asked_otherwise(tmp_path: Path) -> None:
+    """No terminal to ask for a passphrase and no option: refused, nothing written."""
+    out = release("keygen", "root-1", "--dir", tmp_path / "k", check=False)
+    assert "protected by a passphrase" in out and "--no-passphrase" in out
+    assert not (tmp_path / "k").exists() or not any((tmp_path / "k").iterdir())
+    out = release("init", tmp_path / "w0", check=False)
+    assert "protected by a passphrase" in out and not (tmp_path / "w0").exists()
+    out = release("keygen", "t", "--dir", tmp_path / "k", "--no-passphrase", "--passphrase",
+                  check=False)  # fmt: skip
+    assert "cannot go with" in out
+    release("keygen", "timestamp", "--dir", tmp_path / "k", "--no-passphrase")
+    assert b"ENCRYPTED" not in (tmp_path / "k" / "timestamp.key").read_bytes()
+
+
+def test_windows_key_files_get_an_owner_only_acl() -> None:
+    """Windows ignores 0600: the private key's ACL names only its owner."""
+    argv = icacls_owner_only_argv(r"C:\keys\root-1.key", "S-1-5-21-1-2-3-1001")
+    assert argv == [
+        "icacls.exe", r"C:\keys\root-1.key", "/inheritance:r", "/grant:r",
+        "*S-1-5-21-1-2-3-1001:F", "/Q",
+    ]  # fmt: skip
 
 
 def test_init_can_protect_generated_keys_with_a_passphrase(tmp_path: Path) -> None:

@@ -200,10 +200,16 @@ class HealthCheckError(InstallError):
 
     code = "install.health"
 
-    def __init__(self, message: str, *, hint: str | None = None, details: str = "") -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, details: str = "", output: str = ""
+    ) -> None:
         super().__init__(message, hint=hint)
-        #: Technical details for the log and for support (exit code, last output lines).
+        #: Technical details for the log and for support (command, exit code, duration).
         self.details = details
+        #: The last lines the check printed: kept apart, for administrators only (they
+        #: may hold anything, secrets included; the history and the logs are readable
+        #: by users).
+        self.output = output
 
 
 class FileLockedError(InstallError):

@@ -290,14 +290,16 @@ def _command_details(argv: Sequence[str], result: CommandResult, timeout: float)
         outcome = "could not be started"
     else:
         outcome = f"exit code {result.returncode}"
-    lines = result.output.rstrip("\n").splitlines()[-_DETAIL_LINES:]
-    shown = "\n".join(lines) if lines else "(no output)"
     return (
         f"command: {subprocess.list2cmdline([str(arg) for arg in argv])}\n"
         f"result: {outcome}\n"
-        f"duration: {result.duration:.2f} s\n"
-        f"last output:\n{shown}"
+        f"duration: {result.duration:.2f} s"
     )
+
+
+def last_lines(output: str) -> str:
+    """The last lines a command printed, as kept for support."""
+    return "\n".join(output.rstrip("\n").splitlines()[-_DETAIL_LINES:])
 
 
 def _support_hint() -> str:
@@ -368,8 +370,9 @@ def check_health(
             code=result.returncode
         )
     raise HealthCheckError(
-        message, hint=_support_hint(), details=_command_details(argv, result, timeout)
-    )
+        message, hint=_support_hint(), details=_command_details(argv, result, timeout),
+        output=last_lines(result.output),
+    )  # fmt: skip
 
 
 # ------------------------------------------------------- what SYSTEM may run

@@ -168,6 +168,9 @@ def setup_machine(
         state.machine_id()
         for folder in dict.fromkeys([target.parent, config.state_dir]):
             platform.restrict_to_administrators(folder)
+        # The journal of an update in progress is the administrators' alone (the tray
+        # learns that an update runs from the lock's owner file).
+        platform.make_private(state.journal_dir)
         # The tray (as the user) hands work to the elevated updater through the
         # on-demand task and its channel (updater/elevation.py), and keeps the owner's
         # choices in owner/ (updater/preferences.py): the one folder users may write.

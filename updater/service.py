@@ -53,6 +53,7 @@ from updater.fsutil import write_atomic, write_probe
 from updater.health import (
     check_health,
     command_programs,
+    last_lines,
     product_commands,
     read_installed_version,
     run_command,
@@ -922,6 +923,10 @@ class UpdaterService:
         code = exc.code if isinstance(exc, UpdaterError) else type(exc).__name__
         message = exc.message if isinstance(exc, UpdaterError) else str(exc)
         details = getattr(exc, "details", None)
+        if output := getattr(exc, "output", ""):
+            details = "\n".join(
+                filter(None, [details, self._keep_output(product, "health_check", output)])
+            )
         if outcome == Entry.ROLLED_BACK:
             hook_note = self._hook_quietly(product, "post_restore")
             history.finish(
@@ -1061,8 +1066,25 @@ class UpdaterService:
                 _("The {hook} command of {product} failed.").format(
                     hook=name, product=product.name
                 ),
-                hint=result.output[-500:] or None,
+                hint=self._keep_output(product, name, last_lines(result.output)),
             )
+
+    def _keep_output(self, product: ProductConfig, command: str, output: str) -> str:
+        """Keep what a failed command printed where only administrators read it (it may
+        hold anything: the history and the logs are readable by users); returns a note
+        saying where, for the history and the person."""
+        folder = self.state.root / "logs" / "commands"
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        path = folder / f"{product.id}-{command}-{stamp}.log"
+        try:
+            self.platform.make_private(folder)
+            write_atomic(path, (output or "(no output)").encode("utf-8", "replace"))
+        except OSError as exc:
+            log.warning("Cannot keep the output of %s: %s", command, exc)
+            return _("Its output could not be kept: {error}").format(error=exc.strerror or exc)
+        return _("What it printed is in {path}, which only administrators can read.").format(
+            path=path
+        )
 
     def _hook_quietly(self, product: ProductConfig, name: str) -> str | None:
         try:
@@ -1346,7 +1368,10 @@ class UpdaterService:
                         name=product.name,
                         installed=installed,
                         last_operation=updates[0] if updates else None,
-                        interrupted=(self.state.journal_dir / f"{product.id}.journal").exists(),
+                        # False where this account may not read the journal folder
+                        interrupted=os.path.exists(  # noqa: PTH110 - never raises
+                            self.state.journal_dir / f"{product.id}.journal"
+                        ),
                         snapshots=tuple(snapshots),
                     )
                 )

@@ -299,6 +299,15 @@ class Platform(Protocol):
         """
         ...
 
+    def restrict_to_owner(self, path: Path) -> None:
+        """Let only this process's account read or change the file ``path`` (a private
+        signing key): Windows ignores POSIX modes, so its ACL says so.
+
+        Raises:
+            OSError: the permissions could not be set.
+        """
+        ...
+
     def is_system(self) -> bool:
         """Whether this process runs as the machine's own account, as the updater's
         tasks do (Windows: SYSTEM; POSIX: root): then nothing it runs may be within

@@ -242,6 +242,9 @@ class PosixPlatform(PsutilPlatform):
             return _("Other accounts may write in {folder}.").format(folder=folder)
         return None
 
+    def restrict_to_owner(self, path: Path) -> None:
+        path.chmod(0o600)
+
     def is_system(self) -> bool:
         return os.geteuid() == 0
 

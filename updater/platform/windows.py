@@ -56,6 +56,7 @@ __all__ = [
     "extended_path",
     "format_file_version",
     "icacls_lockdown_argv",
+    "icacls_owner_only_argv",
     "icacls_private_argv",
     "icacls_requests_argv",
     "icacls_setowner_argv",
@@ -391,6 +392,12 @@ def icacls_setowner_argv(folder: str) -> list[str]:
     """Make Administrators the owner of ``folder`` and everything in it (links not
     followed: ``/L``)."""
     return ["icacls.exe", folder, "/setowner", f"*{SID_ADMINISTRATORS}", "/T", "/C", "/L", "/Q"]
+
+
+def icacls_owner_only_argv(path: str, sid: str) -> list[str]:
+    """Let only the account ``sid`` (and nobody else, administrators included) into the
+    file ``path``: inherited permissions removed, every other grant replaced."""
+    return ["icacls.exe", path, "/inheritance:r", "/grant:r", f"*{sid}:F", "/Q"]
 
 
 def icacls_private_argv(folder: str) -> list[str]:
@@ -1578,6 +1585,9 @@ class WindowsPlatform(PsutilPlatform):
         if rights & (FILE_ADD_FILE | FILE_ADD_SUBDIRECTORY | FILE_DELETE_CHILD | WRITE_DAC):
             return _("Other accounts may write in {folder}.").format(folder=folder)
         return None
+
+    def restrict_to_owner(self, path: Path) -> None:
+        _run_checked(icacls_owner_only_argv(str(path), self.own_identity()))
 
     def is_system(self) -> bool:
         return self.own_identity() == SID_SYSTEM

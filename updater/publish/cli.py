@@ -63,11 +63,27 @@ def _keyring(args: argparse.Namespace) -> KeyRing:
 
 
 def _new_passphrase(args: argparse.Namespace) -> bytes | None:
-    """The passphrase for new keys: from --passphrase-env, asked with --passphrase, or none.
+    """The passphrase for new keys: from --passphrase-env, else asked (at a terminal),
+    or none with --no-passphrase. New keys are encrypted unless that is asked for.
 
     Raises:
-        SigningKeyError: the variable is empty, or the two answers differ or are empty.
+        SigningKeyError: the variable is empty, the two answers differ or are empty, or
+            there is no terminal to ask at and neither option was given.
     """
+    if args.no_passphrase:
+        if args.passphrase or args.passphrase_env:
+            raise SigningKeyError(
+                _("--no-passphrase cannot go with --passphrase or --passphrase-env.")
+            )
+        return None
+    if not args.passphrase and not args.passphrase_env and not sys.stdin.isatty():
+        raise SigningKeyError(
+            _("New keys are protected by a passphrase, and there is no terminal to ask for it."),
+            hint=_(
+                "Give --passphrase-env VARIABLE, or --no-passphrase for a key that a "
+                "scheduled job must use unattended (snapshot, timestamp)."
+            ),
+        )
     if args.passphrase_env:
         value = os.environ.get(args.passphrase_env)
         if not value:
@@ -75,14 +91,12 @@ def _new_passphrase(args: argparse.Namespace) -> bytes | None:
                 _("The environment variable {name} is empty.").format(name=args.passphrase_env)
             )
         return value.encode()
-    if args.passphrase:
-        first = getpass.getpass(_("New passphrase: "))
-        if not first:
-            raise SigningKeyError(_("The passphrase is empty; no key was written."))
-        if first != getpass.getpass(_("Repeat the passphrase: ")):
-            raise SigningKeyError(_("The passphrases differ; no key was written."))
-        return first.encode()
-    return None
+    first = getpass.getpass(_("New passphrase: "))  # --passphrase, or the default
+    if not first:
+        raise SigningKeyError(_("The passphrase is empty; no key was written."))
+    if first != getpass.getpass(_("Repeat the passphrase: ")):
+        raise SigningKeyError(_("The passphrases differ; no key was written."))
+    return first.encode()
 
 
 def _print_result(result: PublishResult) -> None:
@@ -125,7 +139,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     workdir_existed = workdir.exists()
     keys_dir = Path(args.keys[0]) if args.keys else workdir / KEYS_DIR
     keys_dir_existed = keys_dir.exists()
-    passphrase = _new_passphrase(args)
+    to_generate = [role for role in ROLES if not getattr(args, f"{role}_key")]
+    passphrase = _new_passphrase(args) if to_generate else None
     role_keys = {}
     thresholds = {}
     generated: list[Path] = []
@@ -415,6 +430,23 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
+    def passphrase_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--passphrase",
+            action="store_true",
+            help=_("ask for the new keys' passphrase (the default at a terminal)"),
+        )
+        p.add_argument(
+            "--passphrase-env",
+            metavar="VAR",
+            help=_("read the new keys' passphrase from this variable"),
+        )
+        p.add_argument(
+            "--no-passphrase",
+            action="store_true",
+            help=_("leave the new keys unencrypted (online keys a scheduled job uses)"),
+        )
+
     def keys_option(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--keys",
@@ -426,10 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("keygen", cmd_keygen, _("Generate a signing key pair (NAME.key, NAME.pub)."))
     p.add_argument("name", help=_("key name, e.g. root-1"))
     p.add_argument("--dir", default=KEYS_DIR, help=_("where to write the key (default: keys)"))
-    p.add_argument("--passphrase", action="store_true", help=_("ask for a passphrase"))
-    p.add_argument(
-        "--passphrase-env", metavar="VAR", help=_("read the passphrase from this variable")
-    )
+    passphrase_options(p)
 
     p = command("init", cmd_init, _("Create a feed workspace with its keys and roles."))
     p.add_argument("workdir", help=_("the workspace folder to create"))
@@ -442,14 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
             "first one (default: WORKDIR/keys)"
         ),
     )
-    p.add_argument(
-        "--passphrase", action="store_true", help=_("ask for a passphrase for generated keys")
-    )
-    p.add_argument(
-        "--passphrase-env",
-        metavar="VAR",
-        help=_("read the passphrase for generated keys from this variable"),
-    )
+    passphrase_options(p)
     p.add_argument(
         "--channel",
         action="append",

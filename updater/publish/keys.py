@@ -27,6 +27,7 @@ from securesystemslib.signer import CryptoSigner, Signer, SSlibKey
 
 from updater.errors import SigningKeyError
 from updater.i18n import _
+from updater.platform import current as current_platform
 
 PRIVATE_SUFFIX = ".key"
 PUBLIC_SUFFIX = ".pub"
@@ -48,10 +49,14 @@ class KeyPair:
     public_key: SSlibKey
 
 
-def _write_new(path: Path, data: bytes, mode: int) -> None:
-    """Create ``path`` with ``mode`` (never over an existing file) and fsync it."""
+def _write_new(path: Path, data: bytes, mode: int, *, private: bool = False) -> None:
+    """Create ``path`` with ``mode`` (never over an existing file) and fsync it. A
+    ``private`` file is made its owner's only (on Windows through its ACL) before
+    anything is written into it."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), mode)
     try:
+        if private:
+            current_platform.restrict_to_owner(path)
         os.write(fd, data)
         os.fsync(fd)
     finally:
@@ -88,7 +93,7 @@ def generate_key(directory: Path, name: str, passphrase: bytes | None = None) ->
     public_key = SSlibKey.from_crypto(private_key.public_key())
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _write_new(private_path, pem, 0o600)
+        _write_new(private_path, pem, 0o600, private=True)
         _write_new(public_path, public_key_json(public_key), 0o644)
     except OSError as exc:
         raise SigningKeyError(
