@@ -1626,7 +1626,9 @@ class WindowsPlatform(PsutilPlatform):
             if attributes == 0xFFFFFFFF:  # INVALID_FILE_ATTRIBUTES: not there
                 entry_rights = None
             else:
-                if attributes & FILE_ATTRIBUTE_REPARSE_POINT:
+                # A drive's root is a volume, not a folder anyone could swap (Wine's
+                # drives, links to Unix folders, say "reparse point" there).
+                if attributes & FILE_ATTRIBUTE_REPARSE_POINT and entry != chain[0]:
                     return _("{path} is a link or junction.").format(path=entry)
                 owner, aces = _security(str(entry))
                 entry_rights = untrusted_rights(owner, aces, me)
