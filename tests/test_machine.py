@@ -25,6 +25,9 @@ from updater.platform.posix import PosixPlatform
 from updater.platform.windows import (
     NIGHTLY_TASK,
     icacls_lockdown_argv,
+    icacls_private_argv,
+    icacls_setowner_argv,
+    icacls_users_write_argv,
     schtasks_create_argv,
     schtasks_delete_argv,
     task_xml,
@@ -72,6 +75,14 @@ def test_windows_command_lines() -> None:
         "schtasks.exe", "/Create", "/F", "/TN", NIGHTLY_TASK, "/XML", "t.xml",
     ]  # fmt: skip
     assert schtasks_delete_argv(NIGHTLY_TASK)[:3] == ["schtasks.exe", "/Delete", "/F"]
+    # owner\: users create, replace (the atomic save needs DELETE on the old file) and
+    # delete what is in it, but not the folder itself; private: administrators only.
+    owner = icacls_users_write_argv(folder + r"\owner")
+    assert "*S-1-5-32-545:(RX,W)" in owner and "*S-1-5-32-545:(OI)(CI)(IO)M" in owner
+    assert not any("F" in arg.split(":")[-1] for arg in owner if arg.startswith("*S-1-5-32-545"))
+    private = icacls_private_argv(folder + r"\journal")
+    assert "/inheritance:r" in private and not any("S-1-5-32-545" in arg for arg in private)
+    assert icacls_setowner_argv(folder)[2:4] == ["/setowner", "*S-1-5-32-544"]
 
 
 def test_time_of_day() -> None:

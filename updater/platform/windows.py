@@ -58,8 +58,8 @@ __all__ = [
     "icacls_lockdown_argv",
     "icacls_owner_only_argv",
     "icacls_private_argv",
-    "icacls_requests_argv",
     "icacls_setowner_argv",
+    "icacls_users_write_argv",
     "is_sharing_violation",
     "others_may_replace",
     "path_key",
@@ -378,10 +378,18 @@ def schtasks_run_argv(name: str) -> list[str]:
     return ["schtasks.exe", "/Run", "/TN", name]
 
 
-def icacls_requests_argv(folder: str) -> list[str]:
-    """Let users create and write files in ``folder`` (the elevation requests), read
-    what is there, and nothing more; it inherits the rest from the locked state folder."""
-    return ["icacls.exe", folder, "/grant", f"*{SID_USERS}:(OI)(CI)(RX,W)", "/Q"]
+def icacls_users_write_argv(folder: str) -> list[str]:
+    """Let users create files in ``folder`` (the owner's settings) and change, replace
+    and delete the files in it, but not delete or rename the folder itself; the rest is
+    inherited from the locked state folder. Replacing a file (the atomic save: a new file
+    renamed over the old) needs DELETE on the old one (``MoveFileEx``), which write
+    access alone does not give."""
+    return [
+        "icacls.exe", folder,
+        "/grant", f"*{SID_USERS}:(RX,W)",
+        "/grant", f"*{SID_USERS}:(OI)(CI)(IO)M",
+        "/Q",
+    ]  # fmt: skip
 
 
 def schtasks_delete_argv(name: str) -> list[str]:
@@ -1554,7 +1562,7 @@ class WindowsPlatform(PsutilPlatform):
 
     def allow_users_to_submit(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        _run_checked(icacls_requests_argv(str(folder)))
+        _run_checked(icacls_users_write_argv(str(folder)))
 
     def _register(self, name: str, xml: str) -> None:
         with tempfile.TemporaryDirectory() as tmp:
