@@ -299,6 +299,11 @@ class Platform(Protocol):
         """
         ...
 
+    def stdin_is_terminal(self) -> bool:
+        """Whether a person can answer a prompt on standard input (``isatty`` alone
+        is not enough on Windows, where the ``NUL`` device claims to be one)."""
+        ...
+
     def restrict_to_owner(self, path: Path) -> None:
         """Let only this process's account read or change the file ``path`` (a private
         signing key): Windows ignores POSIX modes, so its ACL says so.

@@ -242,6 +242,9 @@ class PosixPlatform(PsutilPlatform):
             return _("Other accounts may write in {folder}.").format(folder=folder)
         return None
 
+    def stdin_is_terminal(self) -> bool:
+        return sys.stdin is not None and sys.stdin.isatty()
+
     def restrict_to_owner(self, path: Path) -> None:
         path.chmod(0o600)
 

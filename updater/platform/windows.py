@@ -1594,6 +1594,25 @@ class WindowsPlatform(PsutilPlatform):
             return _("Other accounts may write in {folder}.").format(folder=folder)
         return None
 
+    def stdin_is_terminal(self) -> bool:
+        """Standard input is a console (``GetConsoleMode`` succeeds on its handle)."""
+        if sys.platform != "win32":
+            raise NotImplementedError("consoles exist only on Windows")
+        import ctypes
+        import msvcrt
+        from ctypes import wintypes
+
+        if sys.stdin is None:
+            return False
+        try:
+            handle = msvcrt.get_osfhandle(sys.stdin.fileno())
+        except (OSError, ValueError):
+            return False
+        mode = wintypes.DWORD()
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+        kernel32.GetConsoleMode.argtypes = [wintypes.HANDLE, ctypes.POINTER(wintypes.DWORD)]
+        return bool(kernel32.GetConsoleMode(handle, ctypes.byref(mode)))
+
     def restrict_to_owner(self, path: Path) -> None:
         _run_checked(icacls_owner_only_argv(str(path), self.own_identity()))
 

@@ -21,6 +21,7 @@ from updater.delta import DEFAULT_LEVEL
 from updater.errors import PublishError, SigningKeyError, UpdaterError
 from updater.i18n import _, ngettext
 from updater.manifest import schema_json
+from updater.platform import current as current_platform
 from updater.publish.keys import KeyRing, generate_key, load_public_key
 from updater.publish.repository import (
     DEFAULT_CHANNELS,
@@ -76,7 +77,7 @@ def _new_passphrase(args: argparse.Namespace) -> bytes | None:
                 _("--no-passphrase cannot go with --passphrase or --passphrase-env.")
             )
         return None
-    if not args.passphrase and not args.passphrase_env and not sys.stdin.isatty():
+    if not args.passphrase_env and not current_platform.stdin_is_terminal():
         raise SigningKeyError(
             _("New keys are protected by a passphrase, and there is no terminal to ask for it."),
             hint=_(
