@@ -233,14 +233,7 @@ class PosixPlatform(PsutilPlatform):
         folder.chmod(0o700)
 
     def others_may_write(self, folder: Path) -> str | None:
-        info = folder.lstat()
-        if info.st_uid not in (0, os.geteuid()):
-            return _("{folder} belongs to another account (uid {uid}).").format(
-                folder=folder, uid=info.st_uid
-            )
-        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            return _("Other accounts may write in {folder}.").format(folder=folder)
-        return None
+        return _foreign_or_writable(folder, _("Other accounts may write in {path}."))
 
     def stdin_is_terminal(self) -> bool:
         return sys.stdin is not None and sys.stdin.isatty()
@@ -252,17 +245,9 @@ class PosixPlatform(PsutilPlatform):
         return os.geteuid() == 0
 
     def writable_by_others(self, program: Path) -> str | None:
-        reason = self.replaceable_by_others(program)
-        if reason is not None:
-            return reason
-        info = program.lstat()
-        if info.st_uid not in (0, os.geteuid()):
-            return _("{path} belongs to another account (uid {uid}).").format(
-                path=program, uid=info.st_uid
-            )
-        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            return _("Other accounts may change {path}.").format(path=program)
-        return None
+        return self.replaceable_by_others(program) or _foreign_or_writable(
+            program, _("Other accounts may change {path}.")
+        )
 
     def take_ownership(self, folder: Path) -> None:
         """``chown`` to this process's account (root, for the setup), no link followed."""
@@ -382,6 +367,19 @@ def _wait_exit_keeping_zombie(pid: int, timeout: float) -> bool:
             return False
         time.sleep(min(pause, remaining))
         pause = min(pause * 2, 0.05)
+
+
+def _foreign_or_writable(path: Path, writable: str) -> str | None:
+    """Why accounts other than root and ours may change ``path`` itself: they own it,
+    or its mode lets group or others write (``writable`` names the second case)."""
+    info = path.lstat()
+    if info.st_uid not in (0, os.geteuid()):
+        return _("{path} belongs to another account (uid {uid}).").format(
+            path=path, uid=info.st_uid
+        )
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return writable.format(path=path)
+    return None
 
 
 def _socket_address(name: str) -> str:
