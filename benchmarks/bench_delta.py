@@ -16,8 +16,8 @@ In one run it reports:
     (what tufup does), each in a child process: wall time and peak memory (the sum of
     the RSS of the process and its children, sampled every 20 ms);
 (c) the client: rebuilding the new version from the old one plus the delta
-    (:func:`updater.delta.build_from_delta`, every file verified and fsynced) against a
-    full install's staging (:func:`updater.archive.extract_zip` of the full package,
+    (:func:`updater.install.delta.build_from_delta`, every file verified and fsynced) against a
+    full install's staging (:func:`updater.install.archive.extract_zip` of the full package,
     the same checks and fsyncs) and against ``bsdiff4.patch`` of the tar (the peer's
     client, which then still has to unpack the tar);
 (d) the per-file codec choice: for the files that changed, zstd's patch-from (level
@@ -185,7 +185,7 @@ def codec_comparison(old_zip: Path, new_zip: Path) -> list[list[str]]:
     """zstd patch-from against bsdiff4, per changed file, one process."""
     import bsdiff4
 
-    from updater.delta import make_patch
+    from updater.install.delta import make_patch
 
     with zipfile.ZipFile(old_zip) as old, zipfile.ZipFile(new_zip) as new:
         pairs = []
@@ -221,8 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-peer", action="store_true", help="leave out the bsdiff peer")
     args = parser.parse_args(argv)
     print_machine_once()
-    from updater.archive import extract_zip
-    from updater.delta import build_from_delta
+    from updater.install.archive import extract_zip
+    from updater.install.delta import build_from_delta
     from updater.publish.pack import inspect_zip
 
     work = DATA_DIR / "delta" / f"{args.package}-{args.old}-{args.new}"

@@ -70,9 +70,9 @@ from benchmarks import (
     without_proxies,
 )
 from tests.nginx import AccessEntry, NginxServer, nginx_server
-from updater.download import CancelToken, DownloadProgress, download_target
 from updater.errors import CancelledError
-from updater.fetch import DEFAULT_USER_AGENT, NetworkLimits, make_session
+from updater.feed.download import CancelToken, DownloadProgress, download_target
+from updater.feed.fetch import DEFAULT_USER_AGENT, NetworkLimits, make_session
 
 NAME = "download"
 MIB = 1 << 20

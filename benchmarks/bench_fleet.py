@@ -20,7 +20,7 @@ Two parts, both in one run:
 
 (2) **Simulated** (a discrete-event simulation, not real traffic): ``--clients``
     shops (default 100,000), each with a random machine id, switched on and off at
-    realistic shop hours, poll with the real schedule of :mod:`updater.schedule`
+    realistic shop hours, poll with the real schedule of :mod:`updater.feed.schedule`
     (``PollPolicy()``: 6 h ± 25 %, first check within 30 min of a start, exponential
     backoff with full jitter after a failed check) over one day (after a day of
     warm-up, plus one more day to see who was still missing a change). Each check
@@ -63,18 +63,19 @@ from packaging.version import Version
 from benchmarks import format_table, measure, ms, print_machine_once, without_proxies
 from benchmarks.bench_verify_manifest import PRODUCTS, write_build
 from tests.feedserver import FeedServer
-from updater.choose import rollout_bucket
-from updater.fetch import DEFAULT_USER_AGENT, FeedFetcher, NetworkLimits, feed_url, make_session
-from updater.publish.keys import KeyRing, generate_key
-from updater.publish.repository import ROLES, FeedRepository, ReleaseSpec
-from updater.schedule import (
+from updater.feed.choose import rollout_bucket
+from updater.feed.fetch import DEFAULT_USER_AGENT, FeedFetcher, NetworkLimits, make_session
+from updater.feed.schedule import (
     PollPolicy,
     PollState,
     next_after_failure,
     next_after_success,
     next_on_start,
 )
-from updater.trust import TrustedFeed
+from updater.feed.trust import TrustedFeed
+from updater.locations import feed_url
+from updater.publish.keys import KeyRing, generate_key
+from updater.publish.repository import ROLES, FeedRepository, ReleaseSpec
 
 NAME = "fleet"
 CHANNEL = "stable"

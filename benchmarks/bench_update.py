@@ -75,14 +75,15 @@ from benchmarks import (
     reset_peak_rss,
     time_once,
 )
-from updater.archive import extract_zip, remove_tree
-from updater.config import MachineConfig, parse_config
-from updater.filelist import FileList, describe_tree
+from updater.fsutil import remove_tree
+from updater.install.archive import extract_zip
+from updater.install.filelist import FileList, describe_tree
+from updater.install.transaction import UpdateTransaction, list_snapshots
+from updater.machine.config import MachineConfig, parse_config
+from updater.machine.state import StateDir
 from updater.observer import NullObserver, Step
 from updater.publish.pack import pack_directory
 from updater.service import UpdaterService
-from updater.state import StateDir
-from updater.transaction import UpdateTransaction, list_snapshots
 
 NAME = "update"
 PRODUCT = "tpv"
@@ -245,7 +246,7 @@ def tree_stats(root: Path) -> tuple[int, int]:
 def pack_fingerprint() -> str:
     """SHA-256 of the packer's code: a package made by other code is rebuilt."""
     digest = hashlib.sha256()
-    for relative in ("updater/publish/pack.py", "updater/filelist.py"):
+    for relative in ("updater/publish/pack.py", "updater/install/filelist.py"):
         digest.update((REPO_ROOT / relative).read_bytes())
     return digest.hexdigest()
 

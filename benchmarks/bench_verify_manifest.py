@@ -48,11 +48,12 @@ from benchmarks import (
     without_proxies,
 )
 from tests.feedserver import FeedServer
-from updater.fetch import DEFAULT_USER_AGENT, FeedFetcher, NetworkLimits, feed_url, make_session
-from updater.manifest import Manifest, parse_manifest, validate_document
+from updater.feed.fetch import DEFAULT_USER_AGENT, FeedFetcher, NetworkLimits, make_session
+from updater.feed.manifest import Manifest, parse_manifest, validate_document
+from updater.feed.trust import TrustedFeed, manifest_target
+from updater.locations import feed_url
 from updater.publish.keys import KeyRing, generate_key
 from updater.publish.repository import ROLES, FeedRepository, ReleaseSpec
-from updater.trust import TrustedFeed, manifest_target
 
 NAME = "verify_manifest"
 CHANNEL = "stable"

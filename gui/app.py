@@ -22,10 +22,10 @@ from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
 from gui.tray import Tray
-from updater.config import load_config, resolve_config_path
 from updater.errors import ConfigError
 from updater.i18n import _, set_language
-from updater.logs import setup_logging
+from updater.machine.config import load_config, resolve_config_path
+from updater.machine.logs import setup_logging
 from updater.platform import current as platform
 
 #: Exit codes of the tray process.

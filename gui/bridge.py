@@ -18,10 +18,10 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
-from updater.config import MachineConfig
 from updater.errors import BusyError, UpdaterError
 from updater.i18n import _
-from updater.logs import LoggingObserver
+from updater.machine.config import MachineConfig
+from updater.machine.logs import LoggingObserver
 from updater.observer import Observer, Observers, Step
 from updater.platform import current as current_platform
 from updater.platform.base import Platform

@@ -20,9 +20,9 @@ from PySide6.QtWidgets import QApplication, QWidget
 from gui.texts import PROGRESS_STEPS
 from gui.tray import Tray
 from gui.windows.progress import ProgressWindow
-from updater.config import load_config
 from updater.demo import run_demo
 from updater.i18n import _, set_language
+from updater.machine.config import load_config
 from updater.observer import Step
 
 SCENES = ("menu", "notification", "update", "progress", "failure", "restore", "settings", "history")

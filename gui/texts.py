@@ -24,8 +24,8 @@ from updater.errors import (
     TrustError,
     UpdaterError,
 )
+from updater.feed.manifest import Release, ReleaseKind
 from updater.i18n import N_, _, current_language
-from updater.manifest import Release, ReleaseKind
 from updater.observer import Step
 
 #: The steps shown in the progress window, in order, with their words.

@@ -32,16 +32,16 @@ from gui.windows.report import ReportWindow
 from gui.windows.restore import RestoreWindow
 from gui.windows.settings import SettingsWindow
 from gui.windows.update import UpdateWindow
-from updater.choose import Choice
-from updater.config import MachineConfig
 from updater.errors import AppRunningError, BusyError, NetworkError, UpdaterError
-from updater.history import Outcome
+from updater.feed.choose import Choice
+from updater.feed.manifest import Release
 from updater.i18n import _, set_language
-from updater.manifest import Release
+from updater.machine.config import MachineConfig
+from updater.machine.history import Outcome
+from updater.machine.preferences import Preferences
 from updater.observer import Step
 from updater.platform import current as current_platform
 from updater.platform.base import Platform
-from updater.preferences import Preferences
 from updater.service import (
     CheckResult,
     IfRunning,

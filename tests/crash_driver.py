@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from updater.filelist import FileList
+from updater.install.filelist import FileList
+from updater.install.transaction import UpdateTransaction
 from updater.observer import NullObserver, Step
-from updater.transaction import UpdateTransaction
 
 #: The exit code a killed driver ends with, as its parent sees it.
 KILLED = 0xDEAD if sys.platform == "win32" else -signal.SIGKILL

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from updater.filelist import FileList
+from updater.install.filelist import FileList
 from updater.publish.pack import pack_directory
 
 
@@ -112,7 +112,7 @@ def make_machine(base: Path, *, files: int = 60) -> Machine:
 _HOLD_LOCK = """
 import os, sys
 from pathlib import Path
-from updater.state import StateDir
+from updater.machine.state import StateDir
 state = StateDir(Path(sys.argv[1]))
 state.journal_dir.mkdir(parents=True, exist_ok=True)
 with state.lock():

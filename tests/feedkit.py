@@ -15,11 +15,11 @@ from pathlib import Path
 import requests
 from packaging.version import Version
 
-from updater.fetch import FeedFetcher, NetworkLimits
-from updater.manifest import Manifest
+from updater.feed.fetch import FeedFetcher, NetworkLimits
+from updater.feed.manifest import Manifest
+from updater.feed.trust import TrustedFeed
 from updater.publish.keys import KeyRing, generate_key
 from updater.publish.repository import FeedRepository, ReleaseSpec
-from updater.trust import TrustedFeed
 
 PRODUCTS = {"tpv": "InnovaCommerce TPV", "erp": "InnovaCommerce ERP"}
 VERSIONS = ("1.0.0", "1.0.1", "1.1.0")

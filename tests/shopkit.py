@@ -13,7 +13,7 @@ from tests.apps import STANDIN_INSTALLER_ENV, standin
 from tests.enginekit import make_data
 from tests.feedkit import Feed
 from tests.feedserver import FeedServer, feed_server
-from updater.config import load_config
+from updater.machine.config import load_config
 from updater.observer import NullObserver
 from updater.publish.keys import KeyRing, generate_key
 from updater.publish.repository import FeedRepository, InstallerSpec, ReleaseSpec

@@ -1,4 +1,4 @@
-"""The hostile-archive rules of updater.archive, tested with real zip files."""
+"""The hostile-archive rules (updater.install.archive, updater.names), with real zip files."""
 
 from __future__ import annotations
 
@@ -12,15 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.zipkit import Entry, entry_info, make_zip
-from updater.archive import (
-    PathIndex,
-    hash_zip_member,
-    list_members,
-    open_zip,
-    read_zip_listing,
-    validate_entry_name,
-)
 from updater.errors import ArchiveError
+from updater.install.archive import hash_zip_member, list_members, open_zip, read_zip_listing
+from updater.names import PathIndex, validate_entry_name
 
 # --- helpers ---------------------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ from updater.errors import (
     TrustError,
     UnknownTargetError,
 )
-from updater.fetch import NetworkLimits
+from updater.feed.fetch import NetworkLimits
 from updater.publish.keys import KeyRing, generate_key
 from updater.publish.repository import utcnow
 

@@ -22,7 +22,7 @@ import pytest
 
 from tests.enginekit import tree
 from tests.shopkit import Shop
-from updater.config import default_config_path
+from updater.machine.config import default_config_path
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from packaging.version import Version
 
-from updater.choose import choose, rollout_bucket
-from updater.manifest import Product, parse_manifest
+from updater.feed.choose import choose, rollout_bucket
+from updater.feed.manifest import Product, parse_manifest
 
 SHA = "a" * 64
 

@@ -24,8 +24,8 @@ from tests.apps import install_app
 from tests.shopkit import REBOOT_CODE, Shop, package_path, publish_installer, write_config
 from tests.wine import not_under_wine
 from updater.cli.exitcodes import Exit
-from updater.preferences import OpeningHours
-from updater.schedule import PollState, PollStore
+from updater.feed.schedule import PollState, PollStore
+from updater.machine.preferences import OpeningHours
 
 SCRIPT = Path(sys.executable).parent / "innova-update"
 

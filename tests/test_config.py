@@ -1,4 +1,4 @@
-"""The machine configuration (updater/config.py), on real files in a temporary folder."""
+"""The machine configuration (updater/machine/config.py), on real files in a temporary folder."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import platformdirs
 import pytest
 
 from tests.links import symlink
-from updater.config import (
+from updater.errors import ConfigError
+from updater.machine.config import (
     CONFIG_ENV,
     FeedConfig,
     HealthCheck,
@@ -28,7 +29,6 @@ from updater.config import (
     parse_config,
     resolve_config_path,
 )
-from updater.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "docs" / "config.example.toml"

@@ -19,8 +19,8 @@ import pytest
 from tests.apps import STANDIN_INSTALLER_ENV, standin
 from tests.crash_driver import KILLED
 from tests.enginekit import Machine, make_machine, tree
+from updater.install.transaction import Entry, pending_journals, recover
 from updater.observer import NullObserver
-from updater.transaction import Entry, pending_journals, recover
 
 RANDOM_COPY_POINTS = 12
 

@@ -20,8 +20,9 @@ import pytest
 
 from tests.enginekit import tree
 from tests.shopkit import Shop, make_tpv
-from updater.archive import extract_zip, verify_tree
-from updater.delta import (
+from updater.errors import IntegrityError
+from updater.install.archive import extract_zip, verify_tree
+from updater.install.delta import (
     PATCHES_NAME,
     DeltaBaseError,
     apply_patch,
@@ -31,8 +32,7 @@ from updater.delta import (
     make_patch,
     read_plan,
 )
-from updater.errors import IntegrityError
-from updater.history import Operation
+from updater.machine.history import Operation
 from updater.publish.delta import make_delta, match_predecessors, name_stem
 from updater.publish.pack import inspect_zip, pack_directory
 from updater.publish.repository import ReleaseSpec

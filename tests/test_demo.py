@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from updater.config import load_config
 from updater.demo import STEPS, run_demo
 from updater.errors import ConfigError
 from updater.i18n import _, set_language
+from updater.machine.config import load_config
 from updater.service import UpdaterService
 
 

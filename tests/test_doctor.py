@@ -33,14 +33,14 @@ from cryptography.x509.oid import NameOID
 from tests.apps import install_app
 from tests.feedkit import make_build
 from tests.feedserver import FeedServer
-from updater import doctor
-from updater.config import CONFIG_ENV, load_config
-from updater.doctor import CHECK_IDS, Check, format_check, run_doctor
+from updater.machine.config import CONFIG_ENV, load_config
+from updater.machine.state import StateDir
 from updater.platform import posix
 from updater.publish.keys import KeyRing, generate_key
 from updater.publish.repository import FeedRepository, ReleaseSpec
 from updater.service import UpdaterService
-from updater.state import StateDir
+from updater.support import doctor
+from updater.support.doctor import CHECK_IDS, Check, format_check, run_doctor
 
 _PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE")
 

@@ -22,12 +22,6 @@ import requests
 
 from tests.feedserver import FeedServer, feed_server
 from tests.nginx import NginxServer, nginx_server
-from updater.download import (
-    CancelToken,
-    DownloadProgress,
-    download_target,
-    target_url,
-)
 from updater.errors import (
     CancelledError,
     HTTPStatusError,
@@ -35,7 +29,13 @@ from updater.errors import (
     NetworkError,
     SlowRetrievalError,
 )
-from updater.fetch import NetworkLimits
+from updater.feed.download import (
+    CancelToken,
+    DownloadProgress,
+    download_target,
+    target_url,
+)
+from updater.feed.fetch import NetworkLimits
 
 TARGET = "packages/tpv/2.0.0/tpv-2.0.0.zip"
 LIMITS = NetworkLimits(connect_timeout=5, read_timeout=5, min_bytes_per_second=0)

@@ -24,9 +24,6 @@ from tests.elevating import PlatformClass as _Base
 from tests.enginekit import tree
 from tests.shopkit import Shop, make_tpv, package_path
 from tests.wine import not_under_wine
-from updater import elevation
-from updater.config import load_config
-from updater.elevation import ChannelObserver, Request, ask, rebuild_error, serve
 from updater.errors import (
     BusyError,
     HTTPStatusError,
@@ -35,6 +32,9 @@ from updater.errors import (
     StorageError,
     UpdaterError,
 )
+from updater.machine import elevation
+from updater.machine.config import load_config
+from updater.machine.elevation import ChannelObserver, Request, ask, rebuild_error, serve
 from updater.observer import NullObserver, Step
 from updater.platform import current as current_platform
 from updater.platform.base import Channel, channel_name
@@ -160,7 +160,7 @@ def test_a_check_and_a_poll_are_made_by_the_elevated_updater(
 
 
 def test_the_owners_choices_are_kept_where_the_owner_may_write(shop: Shop) -> None:
-    from updater.preferences import OWNER_DIR
+    from updater.machine.preferences import OWNER_DIR
 
     shop.service.skip("tpv", Version("1.1.0"))
     assert (shop.service.state.root / OWNER_DIR / "preferences.json").is_file()

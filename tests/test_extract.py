@@ -1,4 +1,4 @@
-"""The safe extractor and the tree check of updater.archive, with real zips and real files."""
+"""The safe extractor and tree check of updater.install.archive, with real zips and files."""
 
 from __future__ import annotations
 
@@ -19,10 +19,11 @@ import pytest
 
 from tests.links import symlink
 from tests.zipkit import Entry, entry_info, make_zip
-from updater import archive
-from updater.archive import ExtractLimits, ProgressCallback, extract_zip, verify_tree
 from updater.errors import ArchiveError
-from updater.filelist import FileEntry, FileList
+from updater.fsutil import remove_tree
+from updater.install import archive
+from updater.install.archive import ExtractLimits, ProgressCallback, extract_zip, verify_tree
+from updater.install.filelist import FileEntry, FileList
 from updater.publish.pack import pack_directory, scan_directory
 
 POSIX = pytest.mark.skipif(sys.platform == "win32", reason="POSIX permission bits")
@@ -570,7 +571,7 @@ def test_cleanup_removes_read_only_entries(tmp_path: Path) -> None:
     outside.write_bytes(b"x")
     outside.chmod(0o444)
     symlink(root / "link", outside)
-    archive.remove_tree(root)
+    remove_tree(root)
     assert not root.exists()
     assert stat.S_IMODE(outside.stat().st_mode) == 0o444  # a link's target is not touched
 
@@ -592,7 +593,7 @@ def test_cleanup_retries_an_entry_it_could_not_remove(
         real_unlink(path, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(os, "unlink", unlink)
-    archive.remove_tree(root)
+    remove_tree(root)
     assert refusals
     assert not root.exists()
 

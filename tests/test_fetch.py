@@ -1,4 +1,4 @@
-"""Tests of updater.fetch against a real HTTP server on 127.0.0.1 (no mocks)."""
+"""Tests of updater.feed.fetch against a real HTTP server on 127.0.0.1 (no mocks)."""
 
 from __future__ import annotations
 
@@ -20,13 +20,13 @@ from tuf.api.exceptions import (
 
 from tests.feedserver import FeedServer, feed_server
 from updater.errors import ConfigError
-from updater.fetch import (
+from updater.feed.fetch import (
     DEFAULT_USER_AGENT,
     FeedFetcher,
     NetworkLimits,
-    feed_url,
     make_session,
 )
+from updater.locations import feed_url
 
 PAYLOAD = bytes(range(256)) * 1200  # 300 KiB: several chunks
 

@@ -29,8 +29,8 @@ from gui.windows.update import UpdateWindow
 from tests.apps import install_app
 from tests.enginekit import lock_held_elsewhere, tree
 from tests.shopkit import Shop, make_tpv, package_path
-from updater.config import load_config
 from updater.i18n import set_language
+from updater.machine.config import load_config
 from updater.publish.repository import ReleaseSpec
 
 WAIT_MS = 60_000
@@ -594,7 +594,7 @@ def test_cancel_is_offered_until_the_new_version_goes_in(qtbot: QtBot) -> None:
 
 
 def test_bugfix_waits_while_the_shop_is_open(shop: Shop, tray: Tray, qtbot: QtBot) -> None:
-    from updater.preferences import OpeningHours
+    from updater.machine.preferences import OpeningHours
 
     now = datetime.now()
     hours = OpeningHours((now - timedelta(hours=1)).time(), (now + timedelta(hours=1)).time())

@@ -1,4 +1,4 @@
-"""updater.health with real commands: exit codes, time-outs that kill a whole process tree,
+"""updater.install.health with real commands: exit codes, time-outs that kill a whole process tree,
 captured output, version files, and the health check's errors (on POSIX and Windows)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from packaging.version import Version
 
 from updater.errors import ConfigError, HealthCheckError, InstallError
-from updater.health import (
+from updater.install.health import (
     OUTPUT_LIMIT,
     check_health,
     read_installed_version,
@@ -306,7 +306,7 @@ def test_version_source_errors(tmp_path: Path) -> None:
 
 
 def test_config_version_source_is_accepted(tmp_path: Path) -> None:
-    config = pytest.importorskip("updater.config")
+    config = pytest.importorskip("updater.machine.config")
     (tmp_path / "VERSION").write_text("1.0\n", encoding="utf-8")
     source = config.VersionSource(kind="file", file="VERSION")
     assert read_installed_version(tmp_path, source, "tpv.exe") == Version("1.0")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from updater.history import (
+from updater.machine.history import (
     SCHEMA_VERSION,
     History,
     HistoryEntry,
@@ -161,7 +161,7 @@ def test_entries_survive_reopening(db_path: Path) -> None:
 def test_finishing_an_unknown_entry_is_only_logged(
     history: History, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="updater.history"):
+    with caplog.at_level(logging.WARNING, logger="updater.machine.history"):
         history.finish(12345, Outcome.SUCCESS)
     assert "12345" in caplog.text
 
@@ -220,7 +220,7 @@ def test_history_is_usable_from_several_threads(history: History) -> None:
 WRITER = """
     import sys
     from pathlib import Path
-    from updater.history import History, Operation, Outcome
+    from updater.machine.history import History, Operation, Outcome
 
     with History(Path(sys.argv[1])) as history:
         print("ready" if history.persistent else "in memory", flush=True)
@@ -272,7 +272,7 @@ def test_mark_interrupted_closes_the_entries_of_a_killed_process(
         """
         import sys, time
         from pathlib import Path
-        from updater.history import History, Operation
+        from updater.machine.history import History, Operation
 
         history = History(Path(sys.argv[1]))
         print(history.start(Operation.UPDATE, "tpv", "1.0", "1.1"), flush=True)
@@ -307,7 +307,7 @@ def test_mark_interrupted_leaves_another_running_process_alone(
         """
         import sys, time
         from pathlib import Path
-        from updater.history import History, Operation
+        from updater.machine.history import History, Operation
 
         history = History(Path(sys.argv[1]))
         print(history.start(Operation.UPDATE, "tpv"), flush=True)
@@ -331,7 +331,7 @@ def test_the_database_survives_a_kill_in_the_middle_of_writing(db_path: Path) ->
         """
         import sys
         from pathlib import Path
-        from updater.history import History, Operation, Outcome
+        from updater.machine.history import History, Operation, Outcome
 
         history = History(Path(sys.argv[1]))
         while True:
@@ -365,7 +365,10 @@ def test_a_corrupt_database_is_moved_aside(db_path: Path, caplog: pytest.LogCapt
     db_path.parent.mkdir(parents=True)
     garbage = b"this is not a database at all\x00\xff" * 200
     db_path.write_bytes(garbage)
-    with caplog.at_level(logging.WARNING, logger="updater.history"), History(db_path) as history:
+    with (
+        caplog.at_level(logging.WARNING, logger="updater.machine.history"),
+        History(db_path) as history,
+    ):
         assert history.persistent
         assert history.entries() == []
         entry_id = history.record(Operation.CHECK, Outcome.SUCCESS)
@@ -394,7 +397,7 @@ def test_an_unusable_location_falls_back_to_memory(
 ) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("a file where the folder should be")
-    with caplog.at_level(logging.WARNING, logger="updater.history"):
+    with caplog.at_level(logging.WARNING, logger="updater.machine.history"):
         history = History(blocker / "history.sqlite3")
     with history:
         assert not history.persistent

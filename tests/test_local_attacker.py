@@ -27,16 +27,16 @@ from tests.enginekit import tree
 from tests.links import symlink
 from tests.shopkit import Shop
 from tests.wine import not_under_wine
-from updater.config import load_config
-from updater.doctor import run_doctor
 from updater.errors import ConfigError, PreflightError, UpdaterError
-from updater.machine import setup_machine
+from updater.machine.config import load_config
+from updater.machine.preferences import MAX_PREFERENCES_BYTES, Preferences, PreferencesStore
+from updater.machine.setup import setup_machine
 from updater.observer import NullObserver, Step
 from updater.platform import current as current_platform
 from updater.platform.posix import PosixPlatform
 from updater.platform.windows import others_may_replace, untrusted_rights
-from updater.preferences import MAX_PREFERENCES_BYTES, Preferences, PreferencesStore
 from updater.service import UpdaterService
+from updater.support.doctor import run_doctor
 
 
 def as_user(shop: Shop, platform: ElevatingPlatform) -> UpdaterService:

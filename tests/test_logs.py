@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from updater.errors import HealthCheckError, NetworkError
-from updater.logs import (
+from updater.machine.logs import (
     BACKUP_COUNT,
     LOG_FILE_NAME,
     MAX_BYTES,
@@ -61,7 +61,7 @@ def _our_handlers() -> list[logging.Handler]:
     return [
         handler
         for handler in logging.getLogger("updater").handlers
-        if (handler.name or "").startswith("updater.logs:")
+        if (handler.name or "").startswith("updater.machine.logs:")
     ]
 
 
@@ -73,8 +73,8 @@ def test_lines_have_utc_time_level_and_message(tmp_path: Path) -> None:
 
     assert path == tmp_path / "logs" / LOG_FILE_NAME
     before = datetime.now(UTC).replace(microsecond=0)
-    logging.getLogger("updater.download").info("tpv download ok: %s", "4.2.1")
-    logging.getLogger("updater.state").debug("erp journal recorded: swap-begun")
+    logging.getLogger("updater.feed.download").info("tpv download ok: %s", "4.2.1")
+    logging.getLogger("updater.machine.state").debug("erp journal recorded: swap-begun")
     after = datetime.now(UTC)
 
     lines = _lines(path)
@@ -98,7 +98,7 @@ def test_times_are_utc_whatever_the_local_zone(tmp_path: Path) -> None:
 def test_one_line_per_event_even_with_line_breaks_and_tracebacks(tmp_path: Path) -> None:
     path = setup_logging(tmp_path / "logs", stderr=False)
     assert path is not None
-    log = logging.getLogger("updater.health")
+    log = logging.getLogger("updater.install.health")
     log.info("tpv health_check output: line one\nline two\r\nline three")
     try:
         raise ValueError("boom")
@@ -196,7 +196,7 @@ def test_log_file_gets_the_same_lines_without_rotation(tmp_path: Path) -> None:
     assert _lines(extra) == _lines(path)
     assert len(_lines(extra)) == 3
     assert all(LINE.match(line) for line in _lines(extra))
-    (handler,) = (h for h in _our_handlers() if h.name == "updater.logs:extra")
+    (handler,) = (h for h in _our_handlers() if h.name == "updater.machine.logs:extra")
     assert not isinstance(handler, logging.handlers.RotatingFileHandler)
 
 
@@ -238,8 +238,8 @@ def test_the_root_logger_is_left_alone(tmp_path: Path, caplog: pytest.LogCapture
     setup_logging(tmp_path / "logs", verbose=True)
 
     assert (root.handlers, root.level) == (handlers, level)
-    with caplog.at_level(logging.WARNING, logger="updater.history"):
-        logging.getLogger("updater.history").warning("history damaged")
+    with caplog.at_level(logging.WARNING, logger="updater.machine.history"):
+        logging.getLogger("updater.machine.history").warning("history damaged")
     assert "history damaged" in caplog.text  # other tests' caplog keeps working
 
 
@@ -268,7 +268,7 @@ def test_secrets_never_reach_the_files(tmp_path: Path) -> None:
     extra = tmp_path / "extra.log"
     path = setup_logging(tmp_path / "logs", log_file=extra, stderr=False)
     assert path is not None
-    log = logging.getLogger("updater.fetch")
+    log = logging.getLogger("updater.feed.fetch")
     log.info("feed https://alice:s3cr3t@updates.example.com/feed/ unreachable")
     log.debug("publish settings {'passphrase': 'hunter2', 'token': 'abc123'}")
 
@@ -294,7 +294,7 @@ def test_a_file_where_the_logs_folder_should_be_falls_back_to_the_console(
     err = capsys.readouterr().err
     assert "WARNING The log cannot be written in" in err
     assert str(blocker) in err
-    assert [h.name for h in _our_handlers()] == ["updater.logs:stderr"]
+    assert [h.name for h in _our_handlers()] == ["updater.machine.logs:stderr"]
     logging.getLogger("updater").error("tpv download failed: no connection")
     assert "ERROR tpv download failed: no connection" in capsys.readouterr().err
     assert blocker.read_text(encoding="utf-8") == "not a folder"

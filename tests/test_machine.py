@@ -18,12 +18,13 @@ from pathlib import Path
 import pytest
 
 from tests.shopkit import Shop
-from updater.config import load_config
 from updater.errors import ConfigError, StorageError
-from updater.machine import parse_time_of_day, remove_machine, set_feed_url, setup_machine
+from updater.machine.config import load_config
+from updater.machine.setup import parse_time_of_day, remove_machine, set_feed_url, setup_machine
+from updater.machine.state import StateDir
+from updater.platform.base import NIGHTLY_TASK
 from updater.platform.posix import PosixPlatform
 from updater.platform.windows import (
-    NIGHTLY_TASK,
     icacls_lockdown_argv,
     icacls_private_argv,
     icacls_setowner_argv,
@@ -32,7 +33,6 @@ from updater.platform.windows import (
     schtasks_delete_argv,
     task_xml,
 )
-from updater.state import StateDir
 
 NS = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
 CLI = Path(sys.executable).with_name("innova-update")

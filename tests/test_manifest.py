@@ -14,7 +14,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from updater.errors import ManifestError
-from updater.manifest import (
+from updater.feed.manifest import (
     DEFAULT_REBOOT_EXIT_CODES,
     DEFAULT_SUCCESS_EXIT_CODES,
     InstallerPackage,

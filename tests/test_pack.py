@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from tests.links import symlink
-from updater.archive import read_zip_listing
 from updater.errors import ArchiveError, ManifestError, PublishError
+from updater.install.archive import read_zip_listing
 from updater.publish.pack import (
     FileEntry,
     FileList,

@@ -15,9 +15,9 @@ from tests.enginekit import lock_held_elsewhere
 from tests.inbox import Inbox
 from tests.shopkit import Shop
 from tests.test_choose import product, release
-from updater.config import load_config
 from updater.errors import ConfigError, HTTPStatusError
-from updater.preferences import OpeningHours, Preferences, PreferencesStore
+from updater.machine.config import load_config
+from updater.machine.preferences import OpeningHours, Preferences, PreferencesStore
 from updater.service import UpdaterService
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -14,13 +14,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from updater import report
-from updater.config import CONFIG_ENV, load_config
-from updater.doctor import Check, run_doctor
 from updater.errors import StorageError
-from updater.history import History, Operation, Outcome
-from updater.report import HISTORY_LIMIT, build_report, redact_config_text
-from updater.state import StateDir
+from updater.machine.config import CONFIG_ENV, load_config
+from updater.machine.history import History, Operation, Outcome
+from updater.machine.state import StateDir
+from updater.support import report
+from updater.support.doctor import Check, run_doctor
+from updater.support.report import HISTORY_LIMIT, build_report, redact_config_text
 
 SECRETS = ("s3cret", "m1rror-pw", "hunter2", "t0ken-value", "db-pass")
 ROOT_JSON = b'{"signed": {"_type": "root", "version": 1}, "signatures": []}'

@@ -16,9 +16,8 @@ from random import Random
 
 import pytest
 
-from updater.config import FeedConfig, MachineConfig
 from updater.errors import StorageError
-from updater.schedule import (
+from updater.feed.schedule import (
     LAST_CHECK_FILE,
     MAX_INTERVAL,
     MIN_DELAY,
@@ -38,6 +37,7 @@ from updater.schedule import (
     save_last_check,
     usable_offline,
 )
+from updater.machine.config import FeedConfig, MachineConfig
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 POLICY = PollPolicy()

@@ -28,7 +28,6 @@ from tests.shopkit import (
     publish_installer,
     write_config,
 )
-from updater.config import load_config
 from updater.errors import (
     AppRunningError,
     BusyError,
@@ -39,13 +38,14 @@ from updater.errors import (
     RolledBackError,
     UpdaterError,
 )
-from updater.fetch import NetworkLimits
-from updater.history import Operation, Outcome
+from updater.feed.fetch import NetworkLimits
+from updater.feed.schedule import PollState, PollStore
+from updater.install.transaction import pending_journals
+from updater.machine.config import load_config
+from updater.machine.history import Operation, Outcome
 from updater.observer import NullObserver, Step
 from updater.publish.repository import ReleaseSpec
-from updater.schedule import PollState, PollStore
 from updater.service import UpdaterService
-from updater.transaction import pending_journals
 
 
 def test_check_offers_the_newest_compatible_release(shop: Shop) -> None:

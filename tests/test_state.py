@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 
 from updater.errors import BusyError, StorageError
-from updater.state import LockOwner, StateDir
+from updater.machine.state import LockOwner, StateDir
 
 #: Holds the lock of the state folder given as argv[1] until killed (or argv[2] seconds).
 HOLDER = textwrap.dedent(
     """
     import os, sys, time
     from pathlib import Path
-    from updater.state import StateDir
+    from updater.machine.state import StateDir
 
     with StateDir(Path(sys.argv[1])).lock():
         print("locked", os.getpid(), flush=True)
@@ -132,7 +132,7 @@ def test_machine_id_is_created_once_and_reused(state: StateDir) -> None:
 
 
 def test_machine_id_is_the_same_in_every_process(state: StateDir) -> None:
-    script = "import sys; from pathlib import Path; from updater.state import StateDir\n"
+    script = "import sys; from pathlib import Path; from updater.machine.state import StateDir\n"
     script += "print(StateDir(Path(sys.argv[1])).machine_id())"
     procs = [spawn(script, str(state.root)) for _ in range(4)]  # racing to create it
     ids = {proc.communicate(timeout=30)[0].strip() for proc in procs}

@@ -37,8 +37,8 @@ from tuf.api.exceptions import DownloadError
 from tests.feedkit import Feed
 from tests.wine import not_under_wine
 from updater.errors import NetworkError
-from updater.fetch import FeedFetcher, describe_tls_error, make_session
-from updater.trust import TrustedFeed
+from updater.feed.fetch import FeedFetcher, describe_tls_error, make_session
+from updater.feed.trust import TrustedFeed
 
 PAYLOAD = b"signed feed bytes " * 1000
 

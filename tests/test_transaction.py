@@ -24,10 +24,8 @@ from tests.enginekit import Machine, make_machine, tree
 from tests.links import symlink
 from tests.wine import not_under_wine, under_wine
 from updater.errors import ArchiveError, FileLockedError, InstallError, StorageError
-from updater.filelist import FileList
-from updater.observer import NullObserver, Step
-from updater.platform import current as platform
-from updater.transaction import (
+from updater.install.filelist import FileList
+from updater.install.transaction import (
     Entry,
     UpdateTransaction,
     list_snapshots,
@@ -35,6 +33,8 @@ from updater.transaction import (
     prune_snapshots,
     recover,
 )
+from updater.observer import NullObserver, Step
+from updater.platform import current as platform
 
 
 class Recorder(NullObserver):

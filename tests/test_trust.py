@@ -17,8 +17,9 @@ from updater.errors import (
     NetworkError,
     UnknownTargetError,
 )
-from updater.fetch import FeedFetcher, feed_url
-from updater.trust import TrustedFeed
+from updater.feed.fetch import FeedFetcher
+from updater.feed.trust import TrustedFeed
+from updater.locations import feed_url
 
 
 def trusted(url: str, root: bytes, cache: Path) -> TrustedFeed:

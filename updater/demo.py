@@ -38,14 +38,15 @@ from typing import Any
 import requests
 from packaging.version import Version
 
-from updater.archive import extract_zip, remove_tree
-from updater.config import ProductConfig, load_config
 from updater.errors import ConfigError, RolledBackError, UpdaterError
-from updater.fetch import NetworkLimits, make_session
-from updater.filelist import FileList
-from updater.history import HistoryEntry, Operation, Outcome
+from updater.feed.fetch import NetworkLimits, make_session
+from updater.feed.manifest import Release, ReleaseKind
+from updater.fsutil import remove_tree
 from updater.i18n import N_, _, current_language
-from updater.manifest import Release, ReleaseKind
+from updater.install.archive import extract_zip
+from updater.install.filelist import FileList
+from updater.machine.config import ProductConfig, load_config
+from updater.machine.history import HistoryEntry, Operation, Outcome
 from updater.observer import Observer
 from updater.publish.keys import KeyRing, generate_key
 from updater.publish.repository import ROLES, FeedRepository, ReleaseSpec

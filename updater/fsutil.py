@@ -1,11 +1,19 @@
-"""Crash-safe writes of the updater's own small files (state, settings, metadata)."""
+"""File-system helpers every layer may use: crash-safe writes of the updater's own small
+files (state, settings, metadata), plain-file reads that never follow a link, and removing a
+folder whole.
+
+Imports only the platform module; nothing above it.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat
+import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from updater.platform import current as current_platform
@@ -101,3 +109,31 @@ def read_plain_file(path: Path, limit: int) -> bytes:
     if size > limit:
         raise ValueError(f"{path} is larger than {limit} bytes")
     return b"".join(chunks)
+
+
+def remove_tree(root: Path) -> None:
+    """Remove a folder and everything in it, making read-only entries writable first.
+
+    Links inside are removed, never followed. Raises :class:`OSError` if something
+    still cannot be removed.
+    """
+    top = os.fspath(root)
+
+    def retry(function: Callable[..., object], name: str, error: object) -> None:
+        exc = error[1] if isinstance(error, tuple) else error  # onerror passes exc_info
+        if isinstance(exc, FileNotFoundError):
+            return  # already gone
+        if function not in (os.unlink, os.remove, os.rmdir):
+            raise exc if isinstance(exc, BaseException) else OSError(f"cannot remove {name}")
+        # Windows refuses to delete read-only files; POSIX, entries of read-only folders.
+        path = Path(name)
+        if name != top:
+            path.parent.chmod(stat.S_IRWXU)
+        if not path.is_symlink():
+            path.chmod(stat.S_IRWXU)
+        function(name)
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(root, onexc=retry)
+    else:
+        shutil.rmtree(root, onerror=retry)

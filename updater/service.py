@@ -27,11 +27,6 @@ import requests
 from packaging.version import InvalidVersion, Version
 
 from updater import __version__
-from updater.choose import Choice, Only, choose
-from updater.config import MachineConfig, ProductConfig
-from updater.delta import DELTA_MAX_SHARE, DeltaBaseError
-from updater.download import CancelToken, DownloadProgress
-from updater.elevation import ChannelObserver, Request, ask, serve
 from updater.errors import (
     AppRunningError,
     CancelledError,
@@ -47,21 +42,10 @@ from updater.errors import (
     StorageError,
     UpdaterError,
 )
-from updater.fetch import FeedFetcher, NetworkLimits, make_session
-from updater.filelist import FileList
-from updater.fsutil import write_atomic, write_probe
-from updater.health import (
-    check_health,
-    command_programs,
-    last_lines,
-    product_commands,
-    read_installed_version,
-    run_command,
-    unsafe_program,
-)
-from updater.history import History, HistoryEntry, Operation, Outcome
-from updater.i18n import _, format_size
-from updater.manifest import (
+from updater.feed.choose import Choice, Only, choose
+from updater.feed.download import CancelToken, DownloadProgress
+from updater.feed.fetch import FeedFetcher, NetworkLimits, make_session
+from updater.feed.manifest import (
     DeltaRef,
     InstallerPackage,
     Manifest,
@@ -70,12 +54,7 @@ from updater.manifest import (
     ZipPackage,
     parse_manifest,
 )
-from updater.observer import NullObserver, Observer, Observers, Step
-from updater.platform import current as current_platform
-from updater.platform.base import Platform, channel_name
-from updater.preferences import Preferences, PreferencesStore, apply_preferences
-from updater.report import send_report
-from updater.schedule import (
+from updater.feed.schedule import (
     LAST_CHECK_FILE,
     LastCheck,
     PollPolicy,
@@ -88,8 +67,21 @@ from updater.schedule import (
     save_last_check,
     usable_offline,
 )
-from updater.state import LockOwner, StateDir
-from updater.transaction import (
+from updater.feed.trust import TrustedFeed
+from updater.fsutil import write_atomic, write_probe
+from updater.i18n import _, format_size
+from updater.install.delta import DELTA_MAX_SHARE, DeltaBaseError
+from updater.install.filelist import FileList
+from updater.install.health import (
+    check_health,
+    command_programs,
+    last_lines,
+    product_commands,
+    read_installed_version,
+    run_command,
+    unsafe_program,
+)
+from updater.install.transaction import (
     Entry,
     Recovered,
     SnapshotInfo,
@@ -102,7 +94,15 @@ from updater.transaction import (
     refuse_replaceable,
     same_volume,
 )
-from updater.trust import TrustedFeed
+from updater.machine.config import MachineConfig, ProductConfig
+from updater.machine.elevation import ChannelObserver, Request, ask, serve
+from updater.machine.history import History, HistoryEntry, Operation, Outcome
+from updater.machine.preferences import Preferences, PreferencesStore, apply_preferences
+from updater.machine.state import LockOwner, StateDir
+from updater.observer import NullObserver, Observer, Observers, Step
+from updater.platform import current as current_platform
+from updater.platform.base import Platform, channel_name
+from updater.support.report import send_report
 
 log = logging.getLogger(__name__)
 
@@ -526,7 +526,7 @@ class UpdaterService:
     def poll(self, *, now: datetime | None = None, rng: random.Random | None = None) -> PollResult:
         """Check only when the poll schedule says so (for a task run every few minutes).
 
-        The schedule (``state/poll.json``, :mod:`updater.schedule`) spreads checks with
+        The schedule (``state/poll.json``, :mod:`updater.feed.schedule`) spreads checks with
         jitter and a random first delay, backs off with jitter after failures, and
         honours a server's Retry-After. A check shown from the offline cache counts as a
         failure for the backoff.
@@ -589,7 +589,7 @@ class UpdaterService:
     # ----------------------------------------------------------------- preferences
 
     def preferences(self) -> Preferences:
-        """The owner's settings and choices (:mod:`updater.preferences`)."""
+        """The owner's settings and choices (:mod:`updater.machine.preferences`)."""
         return self._preferences.load()
 
     def save_preferences(self, preferences: Preferences) -> None:
@@ -652,13 +652,13 @@ class UpdaterService:
     # --------------------------------------------------------------------- report
 
     def build_report(self, out: Path) -> Path:
-        """Write the support bundle (:mod:`updater.report`) to ``out``.
+        """Write the support bundle (:mod:`updater.support.report`) to ``out``.
 
         Raises:
             StorageError: the zip cannot be written.
         """
-        from updater.doctor import run_doctor
-        from updater.report import build_report
+        from updater.support.doctor import run_doctor
+        from updater.support.report import build_report
 
         checks = run_doctor(self.file_config.source)
         return build_report(
@@ -1238,7 +1238,7 @@ class UpdaterService:
     # ------------------------------------------------------------------ elevation
 
     def _delegate(self, request: Request) -> dict[str, Any]:
-        """Have the elevated updater run ``request`` (see :mod:`updater.elevation`);
+        """Have the elevated updater run ``request`` (see :mod:`updater.machine.elevation`);
         its progress goes to the observer and a cancel goes back.
 
         Raises:

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.texts import format_date
-from updater.history import HistoryEntry, history_label
+from updater.machine.history import HistoryEntry, history_label
 
 
 class HistoryWindow(QDialog):

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from gui.texts import format_date
 from updater.i18n import _, format_size
-from updater.transaction import SnapshotInfo
+from updater.install.transaction import SnapshotInfo
 
 
 class RestoreWindow(QDialog):

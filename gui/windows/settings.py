@@ -21,7 +21,12 @@ from PySide6.QtWidgets import (
 
 from updater.errors import ConfigError
 from updater.i18n import _
-from updater.preferences import MAX_INTERVAL_HOURS, MIN_INTERVAL_HOURS, OpeningHours, Preferences
+from updater.machine.preferences import (
+    MAX_INTERVAL_HOURS,
+    MIN_INTERVAL_HOURS,
+    OpeningHours,
+    Preferences,
+)
 
 
 class SettingsWindow(QDialog):

@@ -20,9 +20,9 @@ from PySide6.QtWidgets import (
 )
 
 from gui.texts import format_date, kind_label, notes_of
-from updater.choose import Choice
+from updater.feed.choose import Choice
+from updater.feed.manifest import Release
 from updater.i18n import _, format_size
-from updater.manifest import Release
 
 log = logging.getLogger(__name__)
 

@@ -23,12 +23,12 @@ from typing import Any
 from updater import __version__
 from updater.cli import argparse_i18n
 from updater.cli.exitcodes import Exit, exit_code_for, worst
-from updater.config import MachineConfig, load_config, resolve_config_path
 from updater.errors import ConfigError, UpdaterError
-from updater.fetch import feed_url
-from updater.history import history_label
 from updater.i18n import _, current_language, format_size, ngettext, set_language
-from updater.logs import LoggingObserver, log_failure, log_outcome, setup_logging
+from updater.locations import feed_url
+from updater.machine.config import MachineConfig, load_config, resolve_config_path
+from updater.machine.history import history_label
+from updater.machine.logs import LoggingObserver, log_failure, log_outcome, setup_logging
 from updater.observer import NullObserver, Observer, Observers, Step
 from updater.service import UpdaterService
 
@@ -422,7 +422,7 @@ def cmd_apply_requests(service: UpdaterService, args: argparse.Namespace) -> Res
 
 
 def cmd_setup_machine(config_path: Path | None, args: argparse.Namespace) -> Result:
-    from updater.machine import (
+    from updater.machine.setup import (
         parse_time_of_day,
         remove_machine,
         setup_machine,
@@ -472,7 +472,7 @@ def cmd_setup_machine(config_path: Path | None, args: argparse.Namespace) -> Res
 
 
 def cmd_doctor(config_path: Path | None, args: argparse.Namespace) -> Result:
-    from updater.doctor import run_doctor
+    from updater.support.doctor import run_doctor
 
     checks = run_doctor(config_path)
     lines = []
@@ -486,8 +486,8 @@ def cmd_doctor(config_path: Path | None, args: argparse.Namespace) -> Result:
 
 
 def cmd_report(config_path: Path | None, args: argparse.Namespace) -> Result:
-    from updater.doctor import run_doctor
-    from updater.report import build_report
+    from updater.support.doctor import run_doctor
+    from updater.support.report import build_report
 
     state_dir: Path | None = None
     try:

@@ -30,6 +30,15 @@ import psutil
 from updater.errors import FileLockedError
 from updater.i18n import _
 
+#: The Task Scheduler folder of the updater's tasks.
+TASK_FOLDER = "InnovaCommerce Updater"
+#: The daily silent update, run as SYSTEM.
+NIGHTLY_TASK = TASK_FOLDER + "\\Nightly update"
+#: Run on demand, as SYSTEM, by the tray (users may start it, not change it):
+#: ``innova-update apply-requests`` (see :mod:`updater.machine.elevation`).
+APPLY_TASK = TASK_FOLDER + "\\Apply requests"
+
+
 __all__ = [
     "KILL_WAIT_SECONDS",
     "Channel",

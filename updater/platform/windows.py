@@ -44,13 +44,10 @@ from xml.sax.saxutils import escape as xml_escape
 import psutil
 
 from updater.i18n import _
-from updater.platform.base import Channel, LinkRefusedError, PsutilPlatform
+from updater.platform.base import APPLY_TASK, Channel, LinkRefusedError, PsutilPlatform
 
 __all__ = [
-    "APPLY_TASK",
     "CHANNEL_SDDL",
-    "NIGHTLY_TASK",
-    "TASK_FOLDER",
     "WindowsPlatform",
     "creation_flags",
     "extended_path",
@@ -277,13 +274,6 @@ def reg_import_argv(source: str, where: str) -> list[str]:
 
 # --- machine setup: scheduled tasks and folder permissions ----------------------------
 
-#: The Task Scheduler folder of the updater's tasks.
-TASK_FOLDER = "InnovaCommerce Updater"
-#: The daily silent update, run as SYSTEM.
-NIGHTLY_TASK = TASK_FOLDER + "\\Nightly update"
-#: Run on demand, as SYSTEM, by the tray (users may start it, not change it):
-#: ``innova-update apply-requests`` (see :mod:`updater.elevation`).
-APPLY_TASK = TASK_FOLDER + "\\Apply requests"
 #: Who may do what with the on-demand task: SYSTEM and Administrators everything,
 #: authenticated users read and run (SDDL).
 USERS_MAY_RUN_SDDL = "D:(A;;FA;;;SY)(A;;FA;;;BA)(A;;GRGX;;;AU)"

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from updater import __version__
 from updater.cli import argparse_i18n
-from updater.delta import DEFAULT_LEVEL
 from updater.errors import PublishError, SigningKeyError, UpdaterError
+from updater.feed.manifest import schema_json
 from updater.i18n import _, ngettext
-from updater.manifest import schema_json
+from updater.install.delta import DEFAULT_LEVEL
 from updater.platform import current as current_platform
 from updater.publish.keys import KeyRing, generate_key, load_public_key
 from updater.publish.repository import (

@@ -1,4 +1,4 @@
-"""Making delta packages (the publisher's side of :mod:`updater.delta`).
+"""Making delta packages (the publisher's side of :mod:`updater.install.delta`).
 
 :func:`make_delta` compares an old and a new package (both zips made by
 :mod:`updater.publish.pack`) file by file:
@@ -36,7 +36,8 @@ from pathlib import Path, PurePosixPath
 
 import zstandard
 
-from updater.delta import (
+from updater.fsutil import fsync_file
+from updater.install.delta import (
     BASE_HASH_DIGITS,
     DEFAULT_LEVEL,
     PATCHES_NAME,
@@ -47,8 +48,7 @@ from updater.delta import (
     make_bsdiff,
     make_patch,
 )
-from updater.filelist import FileEntry, FileList
-from updater.fsutil import fsync_file
+from updater.install.filelist import FileEntry, FileList
 from updater.publish.pack import inspect_zip
 
 __all__ = ["DeltaStats", "make_delta", "match_predecessors", "name_stem"]

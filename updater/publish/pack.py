@@ -7,7 +7,7 @@ build can be compared by hash; :func:`scan_directory` and :func:`inspect_zip` de
 a build directory or a zip from another build system as a :class:`FileList` (paths,
 sizes and SHA-256 of every file), which the client uses to verify an installation.
 
-Every name rule comes from :mod:`updater.archive`; anything a publisher must fix is
+Every name rule comes from :mod:`updater.install.archive`; anything a publisher must fix is
 reported as :class:`~updater.errors.PublishError`, a bad serialised file list as
 :class:`~updater.errors.ManifestError`.
 """
@@ -25,16 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from updater.archive import (
-    PathIndex,
-    hash_zip_member,
-    list_members,
-    open_zip,
-    validate_entry_name,
-)
 from updater.errors import ArchiveError, PublishError
-from updater.filelist import SCHEMA_VERSION, FileEntry, FileList
 from updater.i18n import _
+from updater.install.archive import hash_zip_member, list_members, open_zip
+from updater.install.filelist import SCHEMA_VERSION, FileEntry, FileList
+from updater.names import PathIndex, validate_entry_name
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -166,7 +161,7 @@ def scan_directory(root: Path) -> FileList:
 
     Raises:
         PublishError: the directory cannot be read, holds no file, holds a link,
-            junction or special file, a name :func:`updater.archive.validate_entry_name`
+            junction or special file, a name :func:`updater.names.validate_entry_name`
             refuses, names that collide on Windows, or a file changes while read.
     """
     return FileList(tuple(_copy_hashing(source, None) for source in _collect(root)))
@@ -241,7 +236,7 @@ def inspect_zip(zip_path: Path) -> FileList:
 
     Raises:
         PublishError: the zip cannot be read, holds no file, or breaks any rule of
-            :mod:`updater.archive` (the :class:`~updater.errors.ArchiveError` is
+            :mod:`updater.install.archive` (the :class:`~updater.errors.ArchiveError` is
             chained).
     """
     try:

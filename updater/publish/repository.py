@@ -13,7 +13,7 @@ A workspace directory holds::
 
 Metadata is written with ``tuf.api.metadata``; before a new ``timestamp.json`` (the
 only file that makes clients see a change) replaces the old one, the new metadata is
-verified by the real client (:class:`updater.trust.TrustedFeed`) from the feed's
+verified by the real client (:class:`updater.feed.trust.TrustedFeed`) from the feed's
 first root, so a feed that would not verify is never published.
 """
 
@@ -47,24 +47,25 @@ from tuf.api.metadata import (
 )
 from tuf.api.serialization.json import JSONSerializer
 
-from updater.archive import extract_zip, remove_tree
-from updater.delta import DEFAULT_LEVEL, DELTA_MAX_SHARE, build_from_delta
 from updater.errors import ManifestError, PublishError, SigningKeyError, UpdaterError
-from updater.fetch import FeedFetcher, NetworkLimits, feed_url, make_session
-from updater.filelist import hash_file
-from updater.fsutil import fsync_file, write_atomic
-from updater.i18n import _
-from updater.manifest import (
+from updater.feed.fetch import FeedFetcher, NetworkLimits, make_session
+from updater.feed.manifest import (
     MANIFEST_MEDIA_TYPE,
     SCHEMA_VERSION,
     ZipPackage,
     parse_manifest,
     validate_document,
 )
+from updater.feed.trust import TrustedFeed, manifest_target
+from updater.fsutil import fsync_file, remove_tree, write_atomic
+from updater.i18n import _
+from updater.install.archive import extract_zip
+from updater.install.delta import DEFAULT_LEVEL, DELTA_MAX_SHARE, build_from_delta
+from updater.install.filelist import hash_file
+from updater.locations import feed_url
 from updater.publish.delta import make_delta
 from updater.publish.keys import KeyRing
 from updater.publish.pack import FileList, inspect_zip, pack_directory
-from updater.trust import TrustedFeed, manifest_target
 
 SETTINGS_FILE = "publisher.json"
 RELEASES_FILE = "releases.json"

@@ -54,7 +54,7 @@ from updater.fsutil import write_atomic
 from updater.i18n import _
 
 if TYPE_CHECKING:
-    from updater.config import MachineConfig
+    from updater.machine.config import MachineConfig
 
 __all__ = [
     "LAST_CHECK_FILE",

@@ -26,7 +26,6 @@ from tuf.api.metadata import Metadata, TargetFile
 from tuf.api.serialization import DeserializationError
 from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
 
-from updater.download import CancelToken, ProgressCallback, download_target, target_url
 from updater.errors import (
     ConfigError,
     ExpiredMetadataError,
@@ -44,9 +43,10 @@ from updater.errors import (
     UnknownTargetError,
     UpdaterError,
 )
-from updater.fetch import FeedFetcher, NetworkLimits
+from updater.feed.download import CancelToken, ProgressCallback, download_target, target_url
+from updater.feed.fetch import FeedFetcher, NetworkLimits
+from updater.feed.manifest import Manifest, TargetRef, parse_manifest
 from updater.i18n import _
-from updater.manifest import Manifest, TargetRef, parse_manifest
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class TrustedFeed:
         trusted_root: the feed's root of trust (``root.json`` bytes) from the machine's
             configuration; it is only the starting point, newer roots are found and
             verified by python-tuf.
-        fetcher: the network boundary (``updater.fetch.FeedFetcher``).
+        fetcher: the network boundary (``updater.feed.fetch.FeedFetcher``).
         metadata_url: where the metadata is, when not ``base_url`` + ``metadata/``
             (the release tool uses it to verify metadata before publishing it).
 
@@ -241,7 +241,7 @@ class TrustedFeed:
         """Download the target ``ref`` to ``dest``, verified against the signed metadata.
 
         The length and SHA-256 come from python-tuf's verified targets metadata
-        (:meth:`check_ref`); :func:`updater.download.download_target` streams, resumes
+        (:meth:`check_ref`); :func:`updater.feed.download.download_target` streams, resumes
         and verifies against them. A download that fails on the network or is cancelled
         leaves ``dest.partial`` for the next attempt to resume; a wrong file is deleted.
         Nothing is ever left at ``dest`` that is not the signed file.

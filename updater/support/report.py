@@ -3,7 +3,7 @@
 :func:`build_report` writes a zip with:
 
 ``doctor.txt``
-    The doctor's checks, one line each (:func:`updater.doctor.format_check`).
+    The doctor's checks, one line each (:func:`updater.support.doctor.format_check`).
 ``config.toml``
     The configuration with secrets removed: rebuilt from the loaded configuration, or,
     when it cannot be loaded, the file as written with secrets masked by patterns.
@@ -49,21 +49,21 @@ from typing import Any
 import requests
 
 from updater import __version__
-from updater.config import (
+from updater.errors import HTTPStatusError, NetworkError, StorageError, UpdaterError
+from updater.feed.trust import METADATA_DIR
+from updater.i18n import _
+from updater.install.health import read_installed_version
+from updater.machine.config import (
     Command,
     MachineConfig,
     ProductConfig,
     load_config,
     resolve_config_path,
 )
-from updater.doctor import Check, format_check, redact_text
-from updater.errors import HTTPStatusError, NetworkError, StorageError, UpdaterError
-from updater.health import read_installed_version
-from updater.history import History
-from updater.i18n import _
+from updater.machine.history import History
+from updater.machine.state import StateDir
 from updater.platform import current as current_platform
-from updater.state import StateDir
-from updater.trust import METADATA_DIR
+from updater.support.doctor import Check, format_check, redact_text
 
 __all__ = [
     "HISTORY_LIMIT",
@@ -125,7 +125,7 @@ def build_report(
         out: The zip file to write; replaced if it exists.
         config_path: The configuration file; ``None`` looks for it as the updater does
             (``$INNOVA_UPDATER_CONFIG``, else the default place).
-        checks: The doctor's results (:func:`updater.doctor.run_doctor`).
+        checks: The doctor's results (:func:`updater.support.doctor.run_doctor`).
         state_dir: The updater's state folder (history, logs, trusted metadata);
             ``None`` takes the configuration's when it loads, else leaves them out.
 

@@ -1,6 +1,6 @@
 """What the shop owner decided in the tray: settings, and skip / remind-later choices.
 
-The configuration file (:mod:`updater.config`) is the technician's; these are the
+The configuration file (:mod:`updater.machine.config`) is the technician's; these are the
 owner's, saved from the tray in ``<state>/owner/preferences.json`` and shared with the CLI:
 
 - settings that override the configuration: check interval, channel, language;
@@ -27,15 +27,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 from packaging.version import InvalidVersion, Version
 
-from updater.config import MachineConfig
 from updater.errors import ConfigError, StorageError
 from updater.fsutil import read_plain_file, write_atomic
 from updater.i18n import SUPPORTED, _
-from updater.manifest import Release, ReleaseKind
+from updater.machine.config import MachineConfig
 
 __all__ = [
     "OWNER_DIR",
@@ -61,6 +60,22 @@ _CHANNEL = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 #: The check interval the owner may choose, in hours.
 MIN_INTERVAL_HOURS = 1.0
 MAX_INTERVAL_HOURS = 24.0 * 7
+
+
+#: The kind of release that may install by itself (``ReleaseKind.BUGFIX`` in the manifest).
+BUGFIX = "bugfix"
+
+
+class Offered(Protocol):
+    """What the rules need of a release (a :class:`updater.feed.manifest.Release`); the
+    machine's state knows nothing of the feed, so it names only these fields."""
+
+    @property
+    def product(self) -> str: ...
+    @property
+    def version(self) -> Version: ...
+    @property
+    def kind(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -154,11 +169,11 @@ class Preferences:
             return now >= reminder.until
         return self.announced.get(product) != str(version)
 
-    def may_auto_install(self, release: Release, local_now: datetime) -> bool:
+    def may_auto_install(self, release: Offered, local_now: datetime) -> bool:
         """Whether ``release`` installs without asking at ``local_now`` (local time):
         only bug-fix updates, only when the owner turned it on, and only outside the
         opening hours when those are set."""
-        if not self.auto_install_bugfix or release.kind != ReleaseKind.BUGFIX:
+        if not self.auto_install_bugfix or release.kind != BUGFIX:
             return False
         if str(release.version) in self.skipped.get(release.product, ()):
             return False

@@ -43,10 +43,11 @@ from typing import Any, Literal
 import bsdiff4
 import zstandard
 
-from updater.archive import path_key, remove_tree, validate_entry_name
 from updater.errors import ArchiveError, IntegrityError, UpdaterError
-from updater.filelist import FileEntry, FileList
+from updater.fsutil import remove_tree
 from updater.i18n import _
+from updater.install.filelist import FileEntry, FileList
+from updater.names import path_key, validate_entry_name
 
 __all__ = [
     "FORMAT",

@@ -15,7 +15,7 @@ the real cache is what rollback protection compares against), the write test cre
 and deletes a probe file, and the lock is only taken for an instant when nobody holds it.
 
 Network checks use the HTTP session the updater itself uses
-(:func:`updater.fetch.make_session`), so the proxy and certificates they see are the
+(:func:`updater.feed.fetch.make_session`), so the proxy and certificates they see are the
 updater's: proxies come from the process environment (``HTTPS_PROXY``, ``NO_PROXY``,
 and on Windows the system proxy settings), certificates from the system store or the
 configuration's ``ca_bundle``.
@@ -37,15 +37,15 @@ from pathlib import Path
 
 import requests
 
-from updater.config import MachineConfig, load_config, resolve_config_path
 from updater.errors import BusyError, ConfigError, UpdaterError
-from updater.fetch import FeedFetcher, NetworkLimits, describe_tls_error, make_session
+from updater.feed.fetch import FeedFetcher, NetworkLimits, describe_tls_error, make_session
+from updater.feed.trust import METADATA_DIR, TrustedFeed
 from updater.fsutil import write_probe
-from updater.health import command_programs, product_commands, unsafe_program
 from updater.i18n import _
+from updater.install.health import command_programs, product_commands, unsafe_program
+from updater.machine.config import MachineConfig, load_config, resolve_config_path
+from updater.machine.state import StateDir
 from updater.platform import current as current_platform
-from updater.state import StateDir
-from updater.trust import METADATA_DIR, TrustedFeed
 
 __all__ = [
     "CHECK_IDS",

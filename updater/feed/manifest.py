@@ -1,7 +1,7 @@
 """The release manifest: its JSON Schema, its typed model, and validation on load.
 
 One manifest per feed channel lists every product and its releases. The manifest is a
-TUF target of the feed (see :mod:`updater.trust`), so by the time :func:`parse_manifest`
+TUF target of the feed (see :mod:`updater.feed.trust`), so by the time :func:`parse_manifest`
 sees its bytes their length and hash are already proven; this module proves that the
 content makes sense: it matches :data:`MANIFEST_SCHEMA`, versions and specifiers parse
 with ``packaging``, and nothing is duplicated. Any problem is a :class:`ManifestError`
@@ -25,9 +25,9 @@ from jsonschema.exceptions import ValidationError
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from updater.archive import validate_entry_name
 from updater.errors import ArchiveError, ManifestError
 from updater.i18n import _
+from updater.names import validate_entry_name
 
 SCHEMA_VERSION = 1
 MANIFEST_MEDIA_TYPE = "application/vnd.innovacommerce.manifest+json"
@@ -204,7 +204,7 @@ class TargetRef:
 @dataclass(frozen=True)
 class DeltaRef(TargetRef):
     """A delta package that makes this release from the installed ``from_version``
-    (see :mod:`updater.delta`)."""
+    (see :mod:`updater.install.delta`)."""
 
     from_version: Version
 

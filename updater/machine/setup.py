@@ -18,15 +18,13 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from updater.archive import remove_tree
-from updater.config import MachineConfig, default_config_path, load_config
 from updater.errors import ConfigError, StorageError
-from updater.fsutil import write_atomic
+from updater.fsutil import remove_tree, write_atomic
 from updater.i18n import _
-from updater.platform.base import Platform
-from updater.platform.windows import APPLY_TASK, NIGHTLY_TASK
-from updater.preferences import OWNER_DIR
-from updater.state import StateDir
+from updater.machine.config import MachineConfig, default_config_path, load_config
+from updater.machine.preferences import OWNER_DIR
+from updater.machine.state import StateDir
+from updater.platform.base import APPLY_TASK, NIGHTLY_TASK, Platform
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +170,8 @@ def setup_machine(
         # learns that an update runs from the lock's owner file).
         platform.make_private(state.journal_dir)
         # The tray (as the user) hands work to the elevated updater through the
-        # on-demand task and its channel (updater/elevation.py), and keeps the owner's
-        # choices in owner/ (updater/preferences.py): the one folder users may write.
+        # on-demand task and its channel (updater/machine/elevation.py), and keeps the owner's
+        # choices in owner/ (updater/machine/preferences.py): the one folder users may write.
         # Versions before 1.1 let users write requests/ too: it goes.
         legacy = config.state_dir / "requests"
         if legacy.is_dir() and not legacy.is_symlink():

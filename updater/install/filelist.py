@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from updater.archive import PathIndex, validate_entry_name
 from updater.errors import ArchiveError, ManifestError
 from updater.i18n import _
+from updater.names import PathIndex, validate_entry_name
 
 #: Version of the file list document written by :meth:`FileList.to_json`.
 SCHEMA_VERSION = 1

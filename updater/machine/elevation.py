@@ -3,7 +3,7 @@
 On Windows the tray runs as the shop owner, who is not an administrator, and the
 programs live in Program Files. The tray never elevates and never shows a UAC prompt:
 it starts the on-demand scheduled task that runs ``innova-update apply-requests`` as
-SYSTEM (see :mod:`updater.machine`), connects to the *channel* that process serves (a
+SYSTEM (see :mod:`updater.machine.setup`), connects to the *channel* that process serves (a
 named pipe; a Unix socket on the POSIX twin, see :mod:`updater.platform`) and sends a
 *request*: a verb, a product id, and a version or saved copy. Nothing else crosses:
 the requester's identity comes from the OS (the pipe's client token, ``SO_PEERCRED``),

@@ -49,16 +49,15 @@ from tuf.api import exceptions as tuf_exceptions
 from tuf.ngclient import FetcherInterface
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from updater.errors import ConfigError
+from updater.feed.schedule import parse_retry_after
 from updater.i18n import _
-from updater.schedule import parse_retry_after
+from updater.locations import HTTP_SCHEMES, redact_url
 
 __all__ = [
     "DEFAULT_USER_AGENT",
     "FeedFetcher",
     "NetworkLimits",
     "describe_tls_error",
-    "feed_url",
     "make_session",
 ]
 
@@ -72,8 +71,6 @@ def _updater_version() -> str:
 
 #: ``User-Agent`` sent with every request unless the limits say otherwise.
 DEFAULT_USER_AGENT = f"InnovaCommerce-Updater/{_updater_version()}"
-
-_HTTP_SCHEMES = frozenset({"http", "https"})
 
 
 @dataclass(frozen=True)
@@ -93,7 +90,7 @@ class NetworkLimits:
         metadata_deadline_seconds: Total time allowed for one file fetched through
             :class:`FeedFetcher` (TUF metadata, the manifest, a file list), however
             steadily the server trickles it. Packages, which may be large, have the
-            throughput floor instead (:mod:`updater.download`).
+            throughput floor instead (:mod:`updater.feed.download`).
         chunk_size: The most bytes read (and handed to python-tuf) at a time.
         user_agent: ``User-Agent`` header for :func:`make_session`.
     """
@@ -390,25 +387,6 @@ def _reason(error: BaseException) -> str:
     return found.group(1).strip() if found else text
 
 
-def _redact(url: str) -> str:
-    """``url`` without any user name or password, for messages and logs."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return url
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    netloc = f"{host}:{port}" if port is not None else host
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
-
-
 class FeedFetcher(FetcherInterface):
     """Downloads feed files for python-tuf over HTTP(S) or from local files.
 
@@ -451,7 +429,7 @@ class FeedFetcher(FetcherInterface):
         file when it is exhausted, fails, or is closed.
         """
         scheme = urllib.parse.urlsplit(url).scheme.lower()
-        if scheme in _HTTP_SCHEMES:
+        if scheme in HTTP_SCHEMES:
             return self._fetch_http(url)
         if scheme == "file":
             return self._fetch_file(_file_url_to_path(url), url)
@@ -460,7 +438,7 @@ class FeedFetcher(FetcherInterface):
             return self._fetch_file(Path(url), url)
         raise tuf_exceptions.DownloadError(
             _("Unsupported address {url}: only http, https and local files can be used.").format(
-                url=_redact(url)
+                url=redact_url(url)
             )
         )
 
@@ -468,7 +446,7 @@ class FeedFetcher(FetcherInterface):
 
     def _fetch_http(self, url: str) -> Iterator[bytes]:
         limits = self._limits
-        shown = _redact(url)
+        shown = redact_url(url)
         started = time.monotonic()
         try:
             response = self._session.get(
@@ -574,7 +552,7 @@ class FeedFetcher(FetcherInterface):
     # --- local files --------------------------------------------------------------------
 
     def _fetch_file(self, path: Path, url: str) -> Iterator[bytes]:
-        shown = _redact(url)
+        shown = redact_url(url)
         try:
             handle = path.open("rb")
         except (FileNotFoundError, NotADirectoryError) as e:
@@ -611,48 +589,9 @@ def _file_url_to_path(url: str) -> Path:
         if os.name != "nt":
             raise tuf_exceptions.DownloadError(
                 _("Unsupported address {url}: files on another computer cannot be read.").format(
-                    url=_redact(url)
+                    url=redact_url(url)
                 )
             )
         # file://server/share/dir -> \\server\share\dir
         return Path(urllib.request.url2pathname(f"//{host}{parts.path}"))
     return Path(urllib.request.url2pathname(parts.path))
-
-
-def feed_url(location: str) -> str:
-    """Turn a feed location as a person typed it into a base URL ending in ``/``.
-
-    ``location`` may be an ``http://`` or ``https://`` URL, a ``file:`` URL, or a
-    folder path (relative to the working directory or absolute, Windows or POSIX
-    style); folders become absolute ``file:`` URLs.
-
-    Raises:
-        ConfigError: ``location`` is empty, uses another scheme, or is an
-            incomplete web address.
-    """
-    text = location.strip()
-    if not text:
-        raise ConfigError(_("No feed address was given."))
-    parts = urllib.parse.urlsplit(text)
-    scheme = parts.scheme.lower()
-    if scheme in _HTTP_SCHEMES:
-        if not parts.netloc:
-            raise ConfigError(
-                _("The feed address {url} has no server name.").format(url=_redact(text))
-            )
-        if parts.query or parts.fragment:
-            raise ConfigError(
-                _("The feed address {url} must not contain '?' or '#'.").format(url=_redact(text))
-            )
-        base = text
-    elif scheme == "file":
-        base = text
-    elif scheme == "" or len(scheme) == 1:
-        base = Path(text).expanduser().resolve().as_uri()
-    else:
-        raise ConfigError(
-            _(
-                "The feed address {url} is not supported: use an http or https address or a folder."
-            ).format(url=_redact(text))
-        )
-    return base if base.endswith("/") else base + "/"

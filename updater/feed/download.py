@@ -7,7 +7,7 @@ of starting again.
 
 Trust decisions stay python-tuf's. This module does not decide what a package should
 be: the caller passes the ``length`` and ``sha256`` of python-tuf's verified
-``TargetFile`` (what :meth:`updater.trust.TrustedFeed.check_ref` returns, which also
+``TargetFile`` (what :meth:`updater.feed.trust.TrustedFeed.check_ref` returns, which also
 proves the release manifest agrees with the signed targets metadata), and the URL is
 the consistent-snapshot target URL python-tuf itself would use,
 ``<targets base>/<dir>/<sha256>.<name>`` (see :func:`target_url`). This module only
@@ -77,15 +77,15 @@ from updater.errors import (
     SlowRetrievalError,
     StorageError,
 )
-from updater.fetch import (
+from updater.feed.fetch import (
     NetworkLimits,
     _file_url_to_path,
     _reason,
-    _redact,
     too_slow_message,
 )
+from updater.feed.schedule import parse_retry_after
 from updater.i18n import _
-from updater.schedule import parse_retry_after
+from updater.locations import redact_url
 
 __all__ = [
     "CancelToken",
@@ -185,7 +185,7 @@ def download_target(
     See the module documentation for resuming and the files used next to ``dest``.
 
     Args:
-        session: The shared HTTP session (:func:`updater.fetch.make_session`).
+        session: The shared HTTP session (:func:`updater.feed.fetch.make_session`).
         url: The target's consistent-snapshot URL (:func:`target_url`); ``http``,
             ``https`` or ``file``.
         dest: Where the verified file goes; the partial and its sidecar are written
@@ -239,7 +239,7 @@ def download_target(
             raise NetworkError(
                 _(
                     "Unsupported address {url}: only http, https and local files can be used."
-                ).format(url=_redact(url))
+                ).format(url=redact_url(url))
             )
     part.finish()
     tracker.finish()
@@ -257,7 +257,7 @@ def _download_http(
     tracker: _Tracker,
     cancel: CancelToken | None,
 ) -> None:
-    shown = _redact(url)
+    shown = redact_url(url)
     # The second round only happens after a wrong Content-Range or a 416, and then
     # without Range, so it always either streams or raises.
     for _round in range(2):
@@ -434,7 +434,7 @@ def _copy_file(
     tracker: _Tracker,
     cancel: CancelToken | None,
 ) -> None:
-    shown = _redact(url)
+    shown = redact_url(url)
     try:
         is_url = urllib.parse.urlsplit(url).scheme.lower() == "file"
         path = _file_url_to_path(url) if is_url else Path(url)
@@ -764,7 +764,7 @@ def _is_verified(dest: Path, length: int, sha256: str) -> bool:
 def _display_name(url: str, sha256: str) -> str:
     """The file's name for messages: the URL's last segment without the hash prefix."""
     path = urllib.parse.unquote(urllib.parse.urlsplit(url).path)
-    name = path.rstrip("/").rsplit("/", 1)[-1] or _redact(url)
+    name = path.rstrip("/").rsplit("/", 1)[-1] or redact_url(url)
     prefix = sha256 + "."
     return name[len(prefix) :] if name.startswith(prefix) and len(name) > len(prefix) else name
 

@@ -10,8 +10,8 @@ from typing import Literal
 
 from packaging.version import Version
 
+from updater.feed.manifest import Product, Release, ReleaseKind
 from updater.i18n import _
-from updater.manifest import Product, Release, ReleaseKind
 
 Only = Literal["all", "bugfix", "feature"]
 

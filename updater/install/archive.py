@@ -19,40 +19,26 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import re
-import shutil
 import stat
 import sys
-import unicodedata
 import zipfile
 import zlib
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 from updater.errors import ArchiveError
+from updater.fsutil import remove_tree
 from updater.i18n import _
-
-if TYPE_CHECKING:  # updater.filelist imports this module
-    from updater.filelist import FileEntry, FileList
+from updater.install.filelist import FileEntry, FileList
+from updater.names import PathIndex, path_key, show_name, validate_entry_name
 
 #: Size of the pieces a member is read in.
 CHUNK_SIZE = 64 * 1024
 
-#: The longest file or directory name NTFS accepts (in UTF-16 code units).
-MAX_COMPONENT_LENGTH = 255
-
 #: Compression methods an archive may use.
 ALLOWED_COMPRESSION = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
-
-#: Names Windows maps to devices, whatever their extension or letter case.
-_DEVICE_NAMES = frozenset(
-    {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
-    | {f"{port}{digit}" for port in ("COM", "LPT") for digit in "0123456789¹²³"}
-)
-_FORBIDDEN_CHARS = frozenset('<>"|?*')
-_DRIVE = re.compile(r"[A-Za-z]:")
 
 _FLAG_ENCRYPTED = 0x1
 _FLAG_STRONG_ENCRYPTION = 0x40
@@ -84,138 +70,6 @@ class ZipMember:
     zipinfo: zipfile.ZipInfo
 
 
-def _show(name: str) -> str:
-    """Quote a name for a message, with control characters escaped."""
-    return repr(name)
-
-
-def _unsafe(name: str, reason: str) -> ArchiveError:
-    return ArchiveError(
-        _("Unsafe entry name {name}: {reason}.").format(name=_show(name), reason=reason)
-    )
-
-
-def validate_entry_name(name: str) -> str:
-    """Check a member name and return it as a POSIX relative path without trailing slash.
-
-    The name must be a plain relative path that means the same thing, and lands in
-    the same place, on Windows and on POSIX systems.
-
-    Raises:
-        ArchiveError: the name is empty, absolute, uses backslashes, a drive letter or
-            a UNC prefix, has an empty, ``.`` or ``..`` component, names a Windows
-            device, has a component ending in a dot or space or longer than
-            :data:`MAX_COMPONENT_LENGTH`, contains ``:`` (alternate data streams),
-            control characters, ``<>"|?*``, or is not valid Unicode.
-    """
-    if not name:
-        raise _unsafe(name, _("it is empty"))
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        raise _unsafe(name, _("it is not valid Unicode")) from None
-    if any(unicodedata.category(char) == "Cc" for char in name):
-        raise _unsafe(name, _("it contains control characters"))
-    if name.startswith(("\\\\", "//")):
-        raise _unsafe(name, _("it is a network (UNC) path"))
-    if "\\" in name:
-        raise _unsafe(name, _("it contains a backslash"))
-    if name.startswith("/"):
-        raise _unsafe(name, _("it is an absolute path"))
-    if _DRIVE.match(name):
-        raise _unsafe(name, _("it starts with a drive letter"))
-    if ":" in name:
-        raise _unsafe(name, _("it contains ':' (an alternate data stream)"))
-    forbidden = sorted(_FORBIDDEN_CHARS.intersection(name))
-    if forbidden:
-        raise _unsafe(
-            name,
-            _("it contains characters Windows forbids: {chars}").format(chars=" ".join(forbidden)),
-        )
-
-    path = name.removesuffix("/")
-    for part in path.split("/"):
-        if not part:
-            raise _unsafe(name, _("it has an empty path component"))
-        if part in (".", ".."):
-            raise _unsafe(name, _("it has a '.' or '..' path component"))
-        if len(part.encode("utf-16-le")) // 2 > MAX_COMPONENT_LENGTH:
-            raise _unsafe(name, _("a path component is too long"))
-        if part.endswith((".", " ")):
-            raise _unsafe(name, _("a path component ends with a dot or a space"))
-        if part.split(".", 1)[0].rstrip(" ").upper() in _DEVICE_NAMES:
-            raise _unsafe(name, _("{part} is a reserved Windows device name").format(part=part))
-    return path
-
-
-def path_key(path: str) -> str:
-    """The form under which two paths land on the same file on Windows or macOS.
-
-    Case-insensitive (``str.casefold``) and Unicode-normalised (NFC), so it is stricter
-    than any single file system.
-    """
-    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", path).casefold())
-
-
-class PathIndex:
-    """A set of validated paths that refuses any two that would collide on disk."""
-
-    def __init__(self) -> None:
-        self._entries: dict[str, str] = {}
-        self._files: dict[str, str] = {}
-        self._dirs: dict[str, str] = {}
-
-    def add(self, path: str, *, is_dir: bool = False) -> None:
-        """Add a path (as returned by :func:`validate_entry_name`).
-
-        Raises:
-            ArchiveError: the path was already added, differs from another only in
-                letter case or Unicode form (also in a parent directory), or is used
-                both as a file and as a directory.
-        """
-        key = path_key(path)
-        other = self._entries.get(key)
-        if other is not None:
-            if other == path:
-                raise ArchiveError(_("The name {name} appears twice.").format(name=_show(path)))
-            raise self._case_collision(path, other)
-        if not is_dir and key in self._dirs:
-            raise self._file_dir_collision(path)
-
-        parts = path.split("/")
-        prefixes = ["/".join(parts[:i]) for i in range(1, len(parts))]
-        if is_dir:
-            prefixes.append(path)
-        for prefix in prefixes:
-            prefix_key = path_key(prefix)
-            if prefix_key in self._files:
-                raise self._file_dir_collision(self._files[prefix_key])
-            known = self._dirs.setdefault(prefix_key, prefix)
-            if known != prefix:
-                raise self._case_collision(prefix, known)
-
-        self._entries[key] = path
-        if not is_dir:
-            self._files[key] = path
-
-    @staticmethod
-    def _case_collision(path: str, other: str) -> ArchiveError:
-        return ArchiveError(
-            _(
-                "The names {name} and {other} differ only in letter case or Unicode form; "
-                "they would overwrite each other on Windows."
-            ).format(name=_show(path), other=_show(other))
-        )
-
-    @staticmethod
-    def _file_dir_collision(path: str) -> ArchiveError:
-        return ArchiveError(
-            _("The name {name} is used both for a file and for a directory.").format(
-                name=_show(path)
-            )
-        )
-
-
 def _check_entry_kind(info: zipfile.ZipInfo) -> None:
     """Refuse encrypted, oddly compressed, and non-regular entries."""
     name = info.orig_filename
@@ -224,7 +78,7 @@ def _check_entry_kind(info: zipfile.ZipInfo) -> None:
     def refuse(reason: str) -> ArchiveError:
         return ArchiveError(
             _("Entry {name} of the archive is refused: {reason}.").format(
-                name=_show(name), reason=reason
+                name=show_name(name), reason=reason
             )
         )
 
@@ -297,14 +151,14 @@ def list_members(
                 raise ArchiveError(
                     _(
                         "The archive has more than {limit} files (limit reached at entry {name})."
-                    ).format(limit=max_files, name=_show(path))
+                    ).format(limit=max_files, name=show_name(path))
                 )
             if max_total_size is not None and total_size > max_total_size:
                 raise ArchiveError(
                     _(
                         "The archive's files add up to more than {limit} bytes "
                         "(limit reached at entry {name})."
-                    ).format(limit=max_total_size, name=_show(path))
+                    ).format(limit=max_total_size, name=show_name(path))
                 )
         members.append(ZipMember(path, 0 if is_dir else info.file_size, is_dir, info))
     return members
@@ -332,7 +186,7 @@ def hash_zip_member(
             produces more than ``max_size`` bytes, its data does not match its
             declared size or CRC, or its data is damaged.
     """
-    name = _show(info.orig_filename)
+    name = show_name(info.orig_filename)
     _check_entry_kind(info)
     if info.file_size > max_size:
         raise ArchiveError(
@@ -501,7 +355,9 @@ def _match_file_list(members: Iterable[ZipMember], expected: FileList) -> dict[s
     wanted: dict[str, FileEntry] = {}
     for entry in expected.files:
         if wanted.setdefault(path_key(entry.path), entry) is not entry:
-            raise ArchiveError(_("The name {name} appears twice.").format(name=_show(entry.path)))
+            raise ArchiveError(
+                _("The name {name} appears twice.").format(name=show_name(entry.path))
+            )
     found = {path_key(member.path): member for member in members if not member.is_dir}
     missing = sorted(entry.path for key, entry in wanted.items() if key not in found)
     extra = sorted(member.path for key, member in found.items() if key not in wanted)
@@ -517,7 +373,7 @@ def _match_file_list(members: Iterable[ZipMember], expected: FileList) -> dict[s
         if member.path != entry.path:
             raise ArchiveError(
                 _("Entry {name} of the archive is named {listed} in the file list.").format(
-                    name=_show(member.path), listed=_show(entry.path)
+                    name=show_name(member.path), listed=show_name(entry.path)
                 )
             )
         if member.size != entry.size:
@@ -525,7 +381,7 @@ def _match_file_list(members: Iterable[ZipMember], expected: FileList) -> dict[s
                 _(
                     "Entry {name} of the archive declares {declared} bytes "
                     "but the file list says {size}."
-                ).format(name=_show(member.path), declared=member.size, size=entry.size)
+                ).format(name=show_name(member.path), declared=member.size, size=entry.size)
             )
         plan[member.path] = entry
     return plan
@@ -540,7 +396,7 @@ def _unpack_member(
         ArchiveError: ``target`` exists already or cannot be written, the member
             cannot be read, or it does not unpack to exactly ``entry``.
     """
-    name = _show(member.path)
+    name = show_name(member.path)
     digest = hashlib.sha256()
     size = 0
     try:
@@ -595,7 +451,7 @@ def _read_chunk(stream: IO[bytes], member: ZipMember) -> bytes:
 def _unreadable(member: ZipMember, exc: BaseException) -> ArchiveError:
     return ArchiveError(
         _("Entry {name} of the archive cannot be read: {error}").format(
-            name=_show(member.path), error=exc
+            name=show_name(member.path), error=exc
         )
     )
 
@@ -654,34 +510,6 @@ class _Folders:
                     os.close(fd)
             except OSError as exc:
                 raise _cannot_write(folder, exc) from exc
-
-
-def remove_tree(root: Path) -> None:
-    """Remove a folder and everything in it, making read-only entries writable first.
-
-    Links inside are removed, never followed. Raises :class:`OSError` if something
-    still cannot be removed.
-    """
-    top = os.fspath(root)
-
-    def retry(function: Callable[..., object], name: str, error: object) -> None:
-        exc = error[1] if isinstance(error, tuple) else error  # onerror passes exc_info
-        if isinstance(exc, FileNotFoundError):
-            return  # already gone
-        if function not in (os.unlink, os.remove, os.rmdir):
-            raise exc if isinstance(exc, BaseException) else OSError(f"cannot remove {name}")
-        # Windows refuses to delete read-only files; POSIX, entries of read-only folders.
-        path = Path(name)
-        if name != top:
-            path.parent.chmod(stat.S_IRWXU)
-        if not path.is_symlink():
-            path.chmod(stat.S_IRWXU)
-        function(name)
-
-    if sys.version_info >= (3, 12):
-        shutil.rmtree(root, onexc=retry)
-    else:
-        shutil.rmtree(root, onerror=retry)
 
 
 # --- checking an unpacked tree ---------------------------------------------------------------
@@ -784,7 +612,7 @@ def _differences(
 
 
 def _names(paths: list[str]) -> str:
-    shown = ", ".join(_show(path) for path in paths[:_SHOWN_NAMES])
+    shown = ", ".join(show_name(path) for path in paths[:_SHOWN_NAMES])
     if len(paths) > _SHOWN_NAMES:
         return _("{names} and {count} more").format(names=shown, count=len(paths) - _SHOWN_NAMES)
     return shown

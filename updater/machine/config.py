@@ -37,8 +37,8 @@ import platformdirs
 from packaging.version import InvalidVersion, Version
 
 from updater.errors import ConfigError
-from updater.fetch import feed_url
 from updater.i18n import SUPPORTED, _
+from updater.locations import feed_url
 
 __all__ = [
     "APP_NAME",
@@ -76,7 +76,7 @@ Command: TypeAlias = tuple[str, ...]
 #: Where a product's installed version is read from.
 VersionKind: TypeAlias = Literal["file", "registry", "file_version"]
 
-# The same rule as product ids and channels in the release manifest (updater.manifest).
+# The same rule as product ids and channels in the release manifest (updater.feed.manifest).
 _ID = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -126,7 +126,7 @@ class FeedConfig:
     """Where the release feed is and what this PC trusts about it.
 
     Attributes:
-        url: The feed's base URL, normalised by :func:`updater.fetch.feed_url`
+        url: The feed's base URL, normalised by :func:`updater.locations.feed_url`
             (``http(s)://`` or ``file:``, ending with ``/``).
         mirrors: Other base URLs of the same feed, tried in order when ``url`` cannot
             be reached; normalised the same way.

@@ -41,8 +41,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from updater.archive import extract_zip, verify_tree
-from updater.delta import build_from_delta
 from updater.errors import (
     ArchiveError,
     FileLockedError,
@@ -51,10 +49,12 @@ from updater.errors import (
     StorageError,
     UpdaterError,
 )
-from updater.filelist import FileEntry, FileList, describe_tree
 from updater.fsutil import is_link_like, write_atomic
-from updater.health import run_command
 from updater.i18n import _
+from updater.install.archive import extract_zip, verify_tree
+from updater.install.delta import build_from_delta
+from updater.install.filelist import FileEntry, FileList, describe_tree
+from updater.install.health import run_command
 from updater.observer import Observer, Step
 from updater.platform import current as current_platform
 from updater.platform.base import LinkRefusedError, Platform
@@ -596,7 +596,7 @@ class UpdateTransaction:
 
     def stage_delta(self, delta: Path, expected: FileList) -> None:
         """Build the new version next to the install dir from the installed one and a
-        delta package (:mod:`updater.delta`), and prove it is the release.
+        delta package (:mod:`updater.install.delta`), and prove it is the release.
 
         The installed version is only read. On failure the staging folder is removed and
         the transaction is still at its beginning, so :meth:`stage` can follow with the

@@ -33,7 +33,7 @@ from updater.platform import Platform
 from updater.platform import current as current_platform
 
 if TYPE_CHECKING:
-    from updater.config import ProductConfig
+    from updater.machine.config import ProductConfig
 
 __all__ = [
     "OUTPUT_LIMIT",

@@ -47,7 +47,8 @@ __all__ = [
     "setup_logging",
 ]
 
-#: The logger every module of the updater logs under (``updater.state``, ``updater.trust``...).
+#: The logger every module of the updater logs under (``updater.machine.state``,
+#: ``updater.feed.trust``...).
 LOGGER_NAME = "updater"
 #: The name of the rotating log inside the logs folder.
 LOG_FILE_NAME = "updater.log"
@@ -61,7 +62,7 @@ DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 # The handlers setup_logging installs carry these names, so a second call (or
 # close_logging) finds and replaces exactly them, even after the module is reloaded.
-_HANDLER_PREFIX = "updater.logs:"
+_HANDLER_PREFIX = "updater.machine.logs:"
 _FILE_HANDLER = _HANDLER_PREFIX + "file"
 _EXTRA_HANDLER = _HANDLER_PREFIX + "extra"
 _STDERR_HANDLER = _HANDLER_PREFIX + "stderr"
