@@ -16,7 +16,7 @@ if __name__ == "__main__":
     multiprocessing.freeze_support()
     if len(sys.argv) >= 3 and sys.argv[1] == DEMO_PROGRAM_FLAG:
         # The demo's pretend TPV and ERP are Python scripts, and a shop PC has no
-        # python.exe: the bundle's own interpreter runs them (updater/demo.py).
+        # python.exe: the bundle's own interpreter runs them (updater/demo/).
         sys.argv = sys.argv[2:]
         runpy.run_path(sys.argv[0], run_name="__main__")
         sys.exit(0)
