@@ -126,7 +126,7 @@ def copy_verified(
     except LinkRefusedError as exc:
         raise link_refused(exc) from exc
     for folder in reversed(made):
-        current_platform.fsync_dir(folder)  # the new entries survive a power cut
+        platform.fsync_dir(folder)  # the new entries survive a power cut
     source_list = FileList(tuple(entries))
     try:
         verify_tree(dst, source_list)
@@ -196,5 +196,4 @@ def prune_snapshots(
                 doomed.append(snapshot)
     for snapshot in doomed:
         remove(snapshot.path)
-    # Leftovers of transactions that never finished and are not being recovered.
     return doomed
