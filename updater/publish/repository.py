@@ -15,204 +15,92 @@ Metadata is written with ``tuf.api.metadata``; before a new ``timestamp.json`` (
 only file that makes clients see a change) replaces the old one, the new metadata is
 verified by the real client (:class:`updater.feed.trust.TrustedFeed`) from the feed's
 first root, so a feed that would not verify is never published.
+
+This module owns :class:`FeedRepository`, the one object the command line, the demo
+and the tests use: creating a workspace, and one method per operation, each handing
+over to the module that does the job:
+
+- :mod:`~updater.publish.workspace`: the files, the settings, reading metadata back;
+- :mod:`~updater.publish.catalogue`: adding, changing and removing releases;
+- :mod:`~updater.publish.manifests`: the channel manifests made from the catalogue;
+- :mod:`~updater.publish.signing`: signing roles, the first root and key rotations;
+- :mod:`~updater.publish.publishing`: publish, refresh and rotate (timestamp last);
+- :mod:`~updater.publish.verification`: checking a feed as a client would.
+
+The clock is read here only (``utcnow``), so that the operations below take ``now``.
+The names those modules export for users of the workspace are re-exported here.
+
+Imports: every module above, the core, ``fsutil`` and the publisher's ``keys``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
-import os
-import re
 import shutil
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path, PurePosixPath
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
 from securesystemslib.signer import SSlibKey
-from tuf.api.exceptions import UnsignedMetadataError
-from tuf.api.metadata import (
-    Metadata,
-    MetaFile,
-    Root,
-    Snapshot,
-    TargetFile,
-    Targets,
-    Timestamp,
-)
-from tuf.api.serialization.json import JSONSerializer
+from tuf.api.metadata import Metadata, Root
 
-from updater.errors import ManifestError, PublishError, SigningKeyError, UpdaterError
-from updater.feed.fetch import FeedFetcher, NetworkLimits, make_session
-from updater.feed.manifest import (
-    MANIFEST_MEDIA_TYPE,
-    SCHEMA_VERSION,
-    ZipPackage,
-    parse_manifest,
-    validate_document,
-)
-from updater.feed.trust import TrustedFeed, manifest_target
-from updater.fsutil import fsync_file, remove_tree, write_atomic
+from updater.errors import PublishError
+from updater.fsutil import write_atomic
 from updater.i18n import _
-from updater.install.archive import extract_zip
-from updater.install.delta import DEFAULT_LEVEL, DELTA_MAX_SHARE, build_from_delta
-from updater.install.filelist import hash_file
-from updater.locations import feed_url
-from updater.publish.delta import make_delta
+from updater.publish import catalogue, manifests, publishing, verification
+from updater.publish.catalogue import (
+    DEFAULT_DELTAS,
+    INSTALLER_FORMATS,
+    InstallerSpec,
+    ReleaseSpec,
+)
 from updater.publish.keys import KeyRing
-from updater.publish.pack import FileList, inspect_zip, pack_directory
+from updater.publish.publishing import PublishResult
+from updater.publish.signing import can_sign, first_root, serializer
+from updater.publish.verification import VerifyReport
+from updater.publish.workspace import (
+    DEFAULT_CHANNELS,
+    DEFAULT_EXPIRY_DAYS,
+    FEED_DIR,
+    KEYS_DIR,
+    RELEASES_FILE,
+    ROLES,
+    SETTINGS_FILE,
+    Settings,
+    Workspace,
+    check_id,
+    json_bytes,
+    utcnow,
+)
 
-SETTINGS_FILE = "publisher.json"
-RELEASES_FILE = "releases.json"
-FEED_DIR = "feed"
-KEYS_DIR = "keys"
-ROLES = ("root", "targets", "snapshot", "timestamp")
-
-#: Default validity of each role's signature, in days (see docs/security.md).
-DEFAULT_EXPIRY_DAYS: Mapping[str, int] = {
-    "root": 365,
-    "targets": 90,
-    "snapshot": 30,
-    "timestamp": 7,
-}
-DEFAULT_CHANNELS = ("stable", "beta")
-INSTALLER_FORMATS = ("exe", "msi")
-
-
-#: How many earlier releases get a delta package to each new release, by default.
-DEFAULT_DELTAS = 3
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-def _json_bytes(document: Any) -> bytes:
-    return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
-
-
-def _serializer(role: str) -> JSONSerializer:
-    # Root is read by people (and pasted into machine configurations): keep it readable.
-    return JSONSerializer(compact=role != "root")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The publisher's settings of one workspace (``publisher.json``)."""
-
-    channels: tuple[str, ...] = DEFAULT_CHANNELS
-    expiry_days: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_EXPIRY_DAYS))
-
-    def to_json(self) -> bytes:
-        return _json_bytes(
-            {"format": 1, "channels": list(self.channels), "expiry_days": dict(self.expiry_days)}
-        )
-
-    @classmethod
-    def load(cls, path: Path) -> Settings:
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-            channels = tuple(str(c) for c in raw["channels"])
-            expiry = {role: int(raw["expiry_days"][role]) for role in ROLES}
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise PublishError(_("{path} is missing or damaged.").format(path=path)) from exc
-        return cls(channels=channels, expiry_days=expiry)
+__all__ = [
+    "DEFAULT_CHANNELS",
+    "DEFAULT_DELTAS",
+    "DEFAULT_EXPIRY_DAYS",
+    "FEED_DIR",
+    "INSTALLER_FORMATS",
+    "KEYS_DIR",
+    "RELEASES_FILE",
+    "ROLES",
+    "SETTINGS_FILE",
+    "FeedRepository",
+    "InstallerSpec",
+    "PublishResult",
+    "ReleaseSpec",
+    "Settings",
+    "VerifyReport",
+    "can_sign",
+    "utcnow",
+]
 
 
-@dataclass
-class PublishResult:
-    """What a publish, refresh or rotation changed."""
-
-    signed: dict[str, int] = field(default_factory=dict)  # role -> new version
-    new_targets: list[str] = field(default_factory=list)
-    expires: dict[str, datetime] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.signed)
-
-
-@dataclass
-class VerifyReport:
-    """The outcome of :meth:`FeedRepository.verify`."""
-
-    problems: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    expires: dict[str, datetime] = field(default_factory=dict)
-    versions: dict[str, int] = field(default_factory=dict)
-    targets_checked: int = 0
-    releases: int = 0
-    checked_timestamp_version: int | None = None  # what the client saw (hosted copy)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-@dataclass(frozen=True)
-class InstallerSpec:
-    """An installer file to publish with its silent-install arguments."""
-
-    path: Path
-    silent_args: tuple[str, ...]
-    success_exit_codes: tuple[int, ...] = (0,)
-    reboot_exit_codes: tuple[int, ...] = (3010, 1641)
-    format: str | None = None
-
-
-@dataclass(frozen=True)
-class ReleaseSpec:
-    """Everything ``add`` needs to know about a new release."""
-
-    product: str
-    version: str
-    channel: str
-    notes_es: str
-    notes_en: str
-    released: date | None = None
-    kind: str | None = None
-    critical: bool = False
-    min_updater_version: str | None = None
-    prestashop: str | None = None
-    rollout_percent: int | None = None
-    product_name: str | None = None
-    build_dir: Path | None = None
-    zip_path: Path | None = None
-    installer: InstallerSpec | None = None
-    #: Delta packages are made from this many of the newest earlier releases (0: none).
-    deltas: int = DEFAULT_DELTAS
-    #: The zstd level of delta packages (higher: smaller and slower to make).
-    delta_level: int = DEFAULT_LEVEL
-    #: Processes that make delta packages (None: one per CPU).
-    delta_workers: int | None = None
-
-
-class FeedRepository:
+class FeedRepository(Workspace):
     """An existing feed workspace. Create one with :meth:`create`.
 
     Raises:
         PublishError: ``workdir`` is not a feed workspace.
     """
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.feed_dir = workdir / FEED_DIR
-        self.metadata_dir = self.feed_dir / "metadata"
-        self.targets_dir = self.feed_dir / "targets"
-        settings_file = workdir / SETTINGS_FILE
-        if not settings_file.is_file() or not (self.metadata_dir / "root.json").is_file():
-            raise PublishError(
-                _("{path} is not a feed workspace (run 'innova-release init' first).").format(
-                    path=workdir
-                )
-            )
-        self.settings = Settings.load(workdir / SETTINGS_FILE)
 
     # ---------------------------------------------------------------- creation
 
@@ -246,27 +134,13 @@ class FeedRepository:
                 )
         channels = tuple(dict.fromkeys(channels))
         for channel in channels:
-            _check_id(channel, _("channel"))
+            check_id(channel, _("channel"))
         if not channels:
             raise PublishError(_("A feed needs at least one channel."))
         now = now or utcnow()
-        root = Root(expires=now + timedelta(days=expiry["root"]), consistent_snapshot=True)
-        for role in ROLES:
-            keys = role_keys.get(role, ())
-            threshold = thresholds.get(role, 1)
-            if not keys:
-                raise PublishError(_("Role {role} has no keys.").format(role=role))
-            if not 1 <= threshold <= len({k.keyid for k in keys}):
-                raise PublishError(
-                    _("Role {role} has {count} key(s); its threshold must be 1 to {count}.").format(
-                        role=role, count=len({k.keyid for k in keys})
-                    )
-                )
-            for key in keys:
-                root.add_key(key, role)
-            root.roles[role].threshold = threshold
-        root_md = Metadata(root)
-        _sign(root_md, "root", root, keyring)
+        root_md = first_root(
+            role_keys, thresholds, keyring, expires=now + timedelta(days=expiry["root"])
+        )
 
         settings = Settings(channels=channels, expiry_days=expiry)
         created_dir = not workdir.exists()
@@ -275,10 +149,10 @@ class FeedRepository:
             metadata_dir = workdir / FEED_DIR / "metadata"
             metadata_dir.mkdir(parents=True)
             (workdir / FEED_DIR / "targets").mkdir()
-            root_bytes = root_md.to_bytes(_serializer("root"))
+            root_bytes = root_md.to_bytes(serializer("root"))
             write_atomic(metadata_dir / "1.root.json", root_bytes)
             write_atomic(metadata_dir / "root.json", root_bytes)
-            write_atomic(workdir / RELEASES_FILE, _json_bytes({"format": 1, "products": {}}))
+            write_atomic(workdir / RELEASES_FILE, json_bytes({"format": 1, "products": {}}))
             write_atomic(workdir / SETTINGS_FILE, settings.to_json())
             repo = cls(workdir)
             repo.publish(keyring, now=now)
@@ -296,124 +170,10 @@ class FeedRepository:
 
     # ---------------------------------------------------------------- releases
 
-    def releases_document(self) -> dict[str, Any]:
-        try:
-            document: dict[str, Any] = json.loads(
-                (self.workdir / RELEASES_FILE).read_text(encoding="utf-8")
-            )
-        except (OSError, ValueError) as exc:
-            raise PublishError(
-                _("{path} is missing or damaged.").format(path=self.workdir / RELEASES_FILE)
-            ) from exc
-        return document
-
     def add_release(self, spec: ReleaseSpec) -> dict[str, Any]:
-        """Add a release (its files go into the feed's targets, unpublished until :meth:`publish`).
-
-        Raises:
-            PublishError: invalid values, a version already present, no or unreadable
-                package, or a zip that is unsafe. The workspace is unchanged on failure.
-        """
-        _check_id(spec.product, _("product"))
-        if spec.channel not in self.settings.channels:
-            raise PublishError(
-                _("Unknown channel '{channel}'; this feed has: {channels}.").format(
-                    channel=spec.channel, channels=", ".join(self.settings.channels)
-                )
-            )
-        try:
-            version = Version(spec.version)
-        except InvalidVersion as exc:
-            raise PublishError(
-                _("'{value}' is not a valid version number (PEP 440).").format(value=spec.version)
-            ) from exc
-        if spec.min_updater_version is not None:
-            try:
-                Version(spec.min_updater_version)
-            except InvalidVersion as exc:
-                raise PublishError(
-                    _("'{value}' is not a valid version number (PEP 440).").format(
-                        value=spec.min_updater_version
-                    )
-                ) from exc
-        if spec.prestashop is not None:
-            try:
-                SpecifierSet(spec.prestashop)
-            except InvalidSpecifier as exc:
-                raise PublishError(
-                    _(
-                        "'{value}' is not a valid PrestaShop version range (e.g. >=1.7.8,<9)."
-                    ).format(value=spec.prestashop)
-                ) from exc
-        if spec.kind is not None and spec.kind not in ("bugfix", "feature"):
-            raise PublishError(_("The kind must be 'bugfix' or 'feature'."))
-        if spec.rollout_percent is not None and not 0 <= spec.rollout_percent <= 100:
-            raise PublishError(_("The rollout percentage must be between 0 and 100."))
-        if not spec.notes_es.strip() or not spec.notes_en.strip():
-            raise PublishError(_("Release notes are needed in Spanish and in English."))
-        sources = [s for s in (spec.build_dir, spec.zip_path) if s is not None]
-        if len(sources) > 1:
-            raise PublishError(_("Give a build directory or a zip, not both."))
-        if not sources and spec.installer is None:
-            raise PublishError(
-                _("A release needs a package: a build directory, a zip or an installer.")
-            )
-
-        document = self.releases_document()
-        product = document["products"].get(spec.product, {"releases": []})
-        for existing in product["releases"]:
-            if Version(existing["version"]) == version:
-                raise PublishError(
-                    _(
-                        "{product} {version} is already in the feed; releases cannot be changed, "
-                        "publish a new version instead."
-                    ).format(product=spec.product, version=existing["version"])
-                )
-
-        base = f"packages/{spec.product}/{version}"
-        stem = f"{spec.product}-{version}"
-        packages: list[dict[str, Any]] = []
-        written: list[Path] = []
-        try:
-            with tempfile.TemporaryDirectory(dir=self.workdir, prefix=".add-") as tmp:
-                if spec.build_dir is not None or spec.zip_path is not None:
-                    package = self._zip_package(spec, Path(tmp), f"{base}/{stem}", written)
-                    earlier = [r for r in product["releases"] if Version(r["version"]) < version]
-                    deltas = self._deltas(spec, package, earlier, Path(tmp), base, written)
-                    if deltas:
-                        package["deltas"] = deltas
-                    packages.append(package)
-                if spec.installer is not None:
-                    packages.append(self._installer_package(spec.installer, base, written))
-            record: dict[str, Any] = {
-                "version": str(version),
-                "channel": spec.channel,
-                "released": (spec.released or utcnow().date()).isoformat(),
-                "notes": {"es": spec.notes_es, "en": spec.notes_en},
-                "packages": packages,
-            }
-            if spec.kind:
-                record["kind"] = spec.kind
-            if spec.critical:
-                record["critical"] = True
-            if spec.min_updater_version:
-                record["min_updater_version"] = spec.min_updater_version
-            if spec.prestashop:
-                record["prestashop"] = spec.prestashop
-            if spec.rollout_percent is not None:
-                record["rollout_percent"] = spec.rollout_percent
-            product["releases"].append(record)
-            if spec.product_name:
-                product["name"] = spec.product_name
-            document["products"][spec.product] = product
-            self._check_release(spec.product, product, record)
-            write_atomic(self.workdir / RELEASES_FILE, _json_bytes(document))
-        except BaseException:
-            for path in written:
-                with contextlib.suppress(OSError):
-                    path.unlink()
-            raise
-        return record
+        """Add a release (its files go into the feed's targets, unpublished until
+        :meth:`publish`); see :func:`updater.publish.catalogue.add_release`."""
+        return catalogue.add_release(self, spec, today=utcnow().date())
 
     def set_release(
         self,
@@ -424,309 +184,32 @@ class FeedRepository:
         critical: bool | None = None,
         withdrawn: bool | None = None,
     ) -> dict[str, Any]:
-        """Change a release's rollout percentage, critical flag or withdrawal (halt it
-        with 0 %; withdraw it so that no PC installs it or restores it again).
-
-        Raises:
-            PublishError: no such release or an invalid value.
-        """
-        if rollout_percent is not None and not 0 <= rollout_percent <= 100:
-            raise PublishError(_("The rollout percentage must be between 0 and 100."))
-        document = self.releases_document()
-        record = self._find(document, product, version)
-        if rollout_percent is not None:
-            record["rollout_percent"] = rollout_percent
-        if critical is not None:
-            if critical:
-                record["critical"] = True
-            else:
-                record.pop("critical", None)
-        if withdrawn is not None:
-            if withdrawn:
-                record["withdrawn"] = True
-            else:
-                record.pop("withdrawn", None)
-        self._check_release(product, document["products"][product], record)
-        write_atomic(self.workdir / RELEASES_FILE, _json_bytes(document))
-        return record
-
-    def set_minimum(self, product: str, version: str | None) -> None:
-        """Set the oldest version of ``product`` that PCs may install or restore (None:
-        no limit): versions below it have a flaw no PC should get back.
-
-        Raises:
-            PublishError: no such product, an invalid version, or no release at or
-                above it that is not withdrawn (PCs would be left with nothing).
-        """
-        document = self.releases_document()
-        entry = document["products"].get(product)
-        if entry is None:
-            raise PublishError(_("There is no product {product}.").format(product=product))
-        if version is None:
-            entry.pop("min_version", None)
-        else:
-            try:
-                minimum = Version(version)
-            except InvalidVersion as exc:
-                raise PublishError(
-                    _("'{value}' is not a valid version number.").format(value=version)
-                ) from exc
-            if not any(
-                Version(r["version"]) >= minimum and not r.get("withdrawn")
-                for r in entry["releases"]
-            ):
-                raise PublishError(
-                    _("No release of {product} is {version} or newer: publish one first.").format(
-                        product=product, version=minimum
-                    )
-                )
-            entry["min_version"] = str(minimum)
-        self._check_document(document)
-        write_atomic(self.workdir / RELEASES_FILE, _json_bytes(document))
-
-    def remove_release(self, product: str, version: str) -> dict[str, Any]:
-        """Remove a release that was added but not published yet, with its files.
-
-        Raises:
-            PublishError: no such release, or it is already published (published
-                releases stay; halt one with a rollout of 0 instead).
-        """
-        document = self.releases_document()
-        record = self._find(document, product, version)
-        current = self.current()
-        published = current["targets"].signed.targets if "targets" in current else {}
-        refs = [ref for package in record["packages"] for ref in _package_refs(package)]
-        if any(ref["target"] in published for ref in refs):
-            raise PublishError(
-                _(
-                    "{product} {version} is already published and cannot be removed; halt it "
-                    "with 'innova-release set ... --rollout 0' and publish a newer version."
-                ).format(product=product, version=record["version"])
-            )
-        releases = document["products"][product]["releases"]
-        releases.remove(record)
-        if not releases:
-            del document["products"][product]
-        write_atomic(self.workdir / RELEASES_FILE, _json_bytes(document))
-        for ref in refs:
-            stored = self.target_file(ref["target"], ref["sha256"])
-            with contextlib.suppress(OSError):
-                stored.unlink()
-            parent = stored.parent
-            while parent != self.targets_dir and parent.is_dir() and not any(parent.iterdir()):
-                parent.rmdir()
-                parent = parent.parent
-        return record
-
-    def _find(self, document: Mapping[str, Any], product: str, version: str) -> dict[str, Any]:
-        try:
-            wanted = Version(version)
-        except InvalidVersion as exc:
-            raise PublishError(
-                _("'{value}' is not a valid version number (PEP 440).").format(value=version)
-            ) from exc
-        for record in document["products"].get(product, {}).get("releases", []):
-            if Version(record["version"]) == wanted:
-                result: dict[str, Any] = record
-                return result
-        raise PublishError(
-            _("{product} {version} is not in the feed.").format(product=product, version=version)
+        """Change a release's rollout percentage, critical flag or withdrawal; see
+        :func:`updater.publish.catalogue.set_release`."""
+        return catalogue.set_release(
+            self,
+            product,
+            version,
+            rollout_percent=rollout_percent,
+            critical=critical,
+            withdrawn=withdrawn,
         )
 
-    def _zip_package(
-        self, spec: ReleaseSpec, tmp: Path, target_stem: str, written: list[Path]
-    ) -> dict[str, Any]:
-        if spec.build_dir is not None:
-            if not spec.build_dir.is_dir():
-                raise PublishError(_("{path} is not a directory.").format(path=spec.build_dir))
-            zip_file = tmp / "package.zip"
-            file_list = pack_directory(spec.build_dir, zip_file)
-        else:
-            assert spec.zip_path is not None
-            if not spec.zip_path.is_file():
-                raise PublishError(_("{path} is not a file.").format(path=spec.zip_path))
-            zip_file = spec.zip_path
-            file_list = inspect_zip(spec.zip_path)
-        list_file = tmp / "files.json"
-        list_file.write_bytes(file_list.to_json())
-        zip_ref = self._store_target(zip_file, f"{target_stem}.zip", written)
-        list_ref = self._store_target(list_file, f"{target_stem}.files.json", written)
-        return {
-            "type": "zip",
-            **zip_ref,
-            "installed_size": file_list.installed_size,
-            "file_count": file_list.file_count,
-            "file_list": list_ref,
-        }
+    def set_minimum(self, product: str, version: str | None) -> None:
+        """Set the oldest version of ``product`` that PCs may install or restore; see
+        :func:`updater.publish.catalogue.set_minimum`."""
+        catalogue.set_minimum(self, product, version)
 
-    def _deltas(
-        self,
-        spec: ReleaseSpec,
-        package: Mapping[str, Any],
-        earlier: list[Mapping[str, Any]],
-        tmp: Path,
-        base: str,
-        written: list[Path],
-    ) -> list[dict[str, Any]]:
-        """Delta packages from the newest ``spec.deltas`` earlier releases that have a zip,
-        each proven by rebuilding the new version from the old one before it is kept."""
-        if spec.deltas <= 0:
-            return []
-        with_zip = [(r, p) for r in earlier for p in r["packages"] if p.get("type") == "zip"]
-        with_zip.sort(key=lambda item: Version(item[0]["version"]), reverse=True)
-        new_zip = self.target_file(package["target"], package["sha256"])
-        new_list = inspect_zip(new_zip)
-        refs: list[dict[str, Any]] = []
-        for record, old in with_zip[: spec.deltas]:
-            old_version = str(Version(record["version"]))
-            old_zip = self.target_file(old["target"], old["sha256"])
-            out = tmp / f"from-{old_version}.delta.zip"
-            make_delta(
-                old_zip, new_zip, out, product=spec.product, from_version=old_version,
-                to_version=spec.version, level=spec.delta_level, workers=spec.delta_workers,
-            )  # fmt: skip
-            old_tree, rebuilt = tmp / f"old-{old_version}", tmp / f"rebuilt-{old_version}"
-            try:
-                extract_zip(old_zip, old_tree, inspect_zip(old_zip), durable=False)
-                build_from_delta(out, old_tree, rebuilt, new_list, durable=False)
-            except UpdaterError as exc:
-                raise PublishError(
-                    _("The delta from {version} does not rebuild this release: {error}").format(
-                        version=old_version, error=exc.message
-                    )
-                ) from exc
-            finally:
-                for folder in (old_tree, rebuilt):
-                    if folder.exists():
-                        remove_tree(folder)
-            if out.stat().st_size > DELTA_MAX_SHARE * package["size"]:
-                continue  # too little saving: clients would take the full package anyway
-            name = f"{base}/{spec.product}-{spec.version}.from-{old_version}.delta.zip"
-            ref = self._store_target(out, name, written)
-            refs.append({"from_version": old_version, **ref})
-        return refs
-
-    def _installer_package(
-        self, installer: InstallerSpec, base: str, written: list[Path]
-    ) -> dict[str, Any]:
-        if not installer.path.is_file():
-            raise PublishError(_("{path} is not a file.").format(path=installer.path))
-        fmt = (installer.format or installer.path.suffix.lstrip(".")).lower()
-        if fmt not in INSTALLER_FORMATS:
-            raise PublishError(
-                _("{path}: an installer must be an .exe or .msi file.").format(path=installer.path)
-            )
-        name = "".join(c if c.isalnum() or c in "._+-" else "-" for c in installer.path.name)
-        ref = self._store_target(installer.path, f"{base}/{name}", written)
-        return {
-            "type": "installer",
-            "format": fmt,
-            **ref,
-            "silent_args": list(installer.silent_args),
-            "success_exit_codes": list(installer.success_exit_codes),
-            "reboot_exit_codes": list(installer.reboot_exit_codes),
-        }
-
-    def _store_target(self, source: Path, target: str, written: list[Path]) -> dict[str, Any]:
-        """Copy ``source`` into the targets directory under its content-addressed name."""
-        size, sha256 = hash_file(source)
-        destination = self.target_file(target, sha256)
-        if not destination.exists():
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            tmp = destination.with_name(destination.name + ".tmp")
-            shutil.copyfile(source, tmp)
-            fsync_file(tmp)
-            tmp.replace(destination)
-            written.append(destination)
-        return {"target": target, "size": size, "sha256": sha256}
-
-    def target_file(self, target: str, sha256: str) -> Path:
-        """Where a target is stored on disk (``<dir>/<sha256>.<name>``)."""
-        posix = PurePosixPath(target)
-        return self.targets_dir.joinpath(*posix.parent.parts, f"{sha256}.{posix.name}")
-
-    def _check_release(
-        self, product_id: str, product: Mapping[str, Any], record: Mapping[str, Any]
-    ) -> None:
-        """Validate one changed release as it will appear in a manifest (the rest is
-        unchanged, and :meth:`publish` validates every channel's whole manifest again)."""
-        entry: dict[str, Any] = {"releases": [record]}
-        for name in ("name", "min_version"):
-            if name in product:
-                entry[name] = product[name]
-        document = {
-            "schema_version": SCHEMA_VERSION,
-            "media_type": MANIFEST_MEDIA_TYPE,
-            "channel": record["channel"],
-            "products": {product_id: entry},
-        }
-        try:
-            parse_manifest(_json_bytes(document))
-        except ManifestError as exc:
-            raise PublishError(exc.message) from exc
-
-    def _check_document(self, document: Mapping[str, Any]) -> None:
-        for channel in self.settings.channels:
-            try:
-                validate_document(self._manifest_document(document, channel))
-            except ManifestError as exc:
-                raise PublishError(exc.message) from exc
-
-    def _manifest_document(self, document: Mapping[str, Any], channel: str) -> dict[str, Any]:
-        """The manifest of ``channel``: its releases plus those of more stable channels."""
-        allowed = set(self.settings.channels[: self.settings.channels.index(channel) + 1])
-        products: dict[str, Any] = {}
-        for product_id in sorted(document["products"]):
-            raw = document["products"][product_id]
-            releases = sorted(
-                (r for r in raw["releases"] if r["channel"] in allowed),
-                key=lambda r: Version(r["version"]),
-            )
-            entry: dict[str, Any] = {"releases": releases}
-            for name in ("name", "min_version"):
-                if name in raw:
-                    entry[name] = raw[name]
-            products[product_id] = entry
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "media_type": MANIFEST_MEDIA_TYPE,
-            "channel": channel,
-            "products": products,
-        }
+    def remove_release(self, product: str, version: str) -> dict[str, Any]:
+        """Remove a release that was added but not published yet, with its files; see
+        :func:`updater.publish.catalogue.remove_release`."""
+        return catalogue.remove_release(self, product, version)
 
     def manifest_bytes(self, channel: str) -> bytes:
         """The manifest of ``channel`` as it would be published now (deterministic)."""
-        return _json_bytes(self._manifest_document(self.releases_document(), channel))
+        return manifests.manifest_bytes(self.releases_document(), self.settings.channels, channel)
 
     # ---------------------------------------------------------------- metadata
-
-    def _load_metadata(self, role: str, version: int | None = None) -> Metadata[Any]:
-        if role == "timestamp":
-            path = self.metadata_dir / "timestamp.json"
-        elif role == "root" and version is None:
-            path = self.metadata_dir / "root.json"
-        else:
-            if version is None:
-                raise ValueError(role)
-            path = self.metadata_dir / f"{version}.{role}.json"
-        try:
-            return Metadata.from_file(str(path))
-        except Exception as exc:
-            raise PublishError(
-                _("The feed's metadata file {path} is missing or damaged.").format(path=path)
-            ) from exc
-
-    def current(self) -> dict[str, Metadata[Any]]:
-        """The published metadata of each top-level role (empty before the first publish)."""
-        result: dict[str, Metadata[Any]] = {"root": self._load_metadata("root")}
-        if not (self.metadata_dir / "timestamp.json").exists():
-            return result
-        result["timestamp"] = self._load_metadata("timestamp")
-        snapshot_version = result["timestamp"].signed.snapshot_meta.version
-        result["snapshot"] = self._load_metadata("snapshot", snapshot_version)
-        targets_version = result["snapshot"].signed.meta["targets.json"].version
-        result["targets"] = self._load_metadata("targets", targets_version)
-        return result
 
     def publish(
         self,
@@ -737,219 +220,21 @@ class FeedRepository:
         new_root: Metadata[Root] | None = None,
         verify_with_client: bool = True,
     ) -> PublishResult:
-        """Sign and publish what changed: new releases, rollouts, and expiring signatures.
-
-        ``force`` names roles to re-sign even when unchanged. The new metadata is
-        verified by the real client before ``timestamp.json`` is replaced; only tests
-        that build deliberately expired feeds (``now`` in the past) turn that off.
-
-        Raises:
-            PublishError: keys missing for a role that must be signed, or the new feed
-                does not verify; the published feed is then unchanged.
-        """
-        now = now or utcnow()
-        current = self.current()
-        root_md = new_root or current["root"]
-        root = root_md.signed
-        expiry = self.settings.expiry_days
-        result = PublishResult()
-
-        # Targets: the manifests plus every file they refer to.
-        document = self.releases_document()
-        self._check_document(document)
-        wanted: dict[str, TargetFile] = {}
-        manifest_files: list[tuple[str, bytes]] = []
-        for channel in self.settings.channels:
-            data = _json_bytes(self._manifest_document(document, channel))
-            path = manifest_target(channel)
-            wanted[path] = TargetFile(len(data), {"sha256": hashlib.sha256(data).hexdigest()}, path)
-            manifest_files.append((path, data))
-        for product in document["products"].values():
-            for record in product["releases"]:
-                for package in record["packages"]:
-                    for ref in _package_refs(package):
-                        wanted[ref["target"]] = TargetFile(
-                            ref["size"], {"sha256": ref["sha256"]}, ref["target"]
-                        )
-        for path, info in wanted.items():
-            stored = self.target_file(path, info.hashes["sha256"])
-            if not stored.exists() and path.startswith("packages/"):
-                raise PublishError(
-                    _("The file {file} of {target} is missing from the feed.").format(
-                        file=stored, target=path
-                    )
-                )
-
-        old_targets = current.get("targets")
-        old_targets_map = old_targets.signed.targets if old_targets else {}
-        result.new_targets = sorted(p for p in wanted if p not in old_targets_map)
-        due = {role: self._due(current.get(role), now) for role in ("targets", "snapshot")}
-
-        targets_md = old_targets
-        changed = old_targets is None or dict(old_targets_map) != wanted
-        if (
-            due["targets"]
-            and not changed
-            and "targets" not in force
-            and old_targets is not None
-            and old_targets.signed.expires > now
-            and not can_sign("targets", root, keyring)
-        ):
-            # A scheduled refresh holds only the online keys: keep the feed alive and say
-            # by when the targets key is needed.
-            due["targets"] = False
-            result.warnings.append(
-                _(
-                    "The targets signature expires on {when}; publish with the targets key "
-                    "before then."
-                ).format(when=_when(old_targets.signed.expires))
-            )
-        if changed or due["targets"] or "targets" in force:
-            version = old_targets.signed.version + 1 if old_targets else 1
-            targets_md = Metadata(
-                Targets(version=version, expires=now + timedelta(days=expiry["targets"]))
-            )
-            targets_md.signed.targets = wanted
-            result.warnings += _sign(targets_md, "targets", root, keyring)
-            result.signed["targets"] = version
-        assert targets_md is not None
-        targets_bytes = targets_md.to_bytes(_serializer("targets"))
-
-        old_snapshot = current.get("snapshot")
-        snapshot_md = old_snapshot
-        if (
-            old_snapshot is None
-            or "targets" in result.signed
-            or due["snapshot"]
-            or ("snapshot" in force)
-        ):
-            version = old_snapshot.signed.version + 1 if old_snapshot else 1
-            snapshot_md = Metadata(
-                Snapshot(version=version, expires=now + timedelta(days=expiry["snapshot"]))
-            )
-            snapshot_md.signed.meta = {
-                "targets.json": MetaFile(
-                    targets_md.signed.version,
-                    len(targets_bytes),
-                    {"sha256": hashlib.sha256(targets_bytes).hexdigest()},
-                )
-            }
-            result.warnings += _sign(snapshot_md, "snapshot", root, keyring)
-            result.signed["snapshot"] = version
-        assert snapshot_md is not None
-        snapshot_bytes = snapshot_md.to_bytes(_serializer("snapshot"))
-
-        old_timestamp = current.get("timestamp")
-        if (
-            not result.signed
-            and new_root is None
-            and old_timestamp is not None
-            and not self._due(old_timestamp, now)
-            and "timestamp" not in force
-        ):
-            result.expires = {r: m.signed.expires for r, m in current.items()}
-            return result  # nothing changed and nothing expires soon
-
-        ts_version = old_timestamp.signed.version + 1 if old_timestamp else 1
-        timestamp_md = Metadata(
-            Timestamp(version=ts_version, expires=now + timedelta(days=expiry["timestamp"]))
+        """Sign and publish what changed: new releases, rollouts, and expiring signatures;
+        see :func:`updater.publish.publishing.publish`."""
+        return publishing.publish(
+            self,
+            keyring,
+            now=now or utcnow(),
+            force=force,
+            new_root=new_root,
+            verify_with_client=verify_with_client,
         )
-        timestamp_md.signed.snapshot_meta = MetaFile(
-            snapshot_md.signed.version,
-            len(snapshot_bytes),
-            {"sha256": hashlib.sha256(snapshot_bytes).hexdigest()},
-        )
-        result.warnings += _sign(timestamp_md, "timestamp", root, keyring)
-        result.signed["timestamp"] = ts_version
-        timestamp_bytes = timestamp_md.to_bytes(_serializer("timestamp"))
-
-        root_left = root.expires - now
-        if root_left < timedelta(days=self.settings.expiry_days["root"]) / 4:
-            result.warnings.append(
-                _(
-                    "The root expires on {when}; renew it with 'innova-release rotate-keys "
-                    "--role root' and the root keys before then."
-                ).format(when=_when(root.expires))
-            )
-
-        # Write what clients cannot see yet: targets files and versioned metadata.
-        new_files: list[Path] = []
-        for path, data in manifest_files:
-            stored = self.target_file(path, wanted[path].hashes["sha256"])
-            if not stored.exists():
-                write_atomic(stored, data)
-                new_files.append(stored)
-        staged: dict[str, bytes] = {}
-        if "targets" in result.signed:
-            staged[f"{targets_md.signed.version}.targets.json"] = targets_bytes
-        if "snapshot" in result.signed:
-            staged[f"{snapshot_md.signed.version}.snapshot.json"] = snapshot_bytes
-        root_bytes = None
-        if new_root is not None:
-            root_bytes = new_root.to_bytes(_serializer("root"))
-            staged[f"{new_root.signed.version}.root.json"] = root_bytes
-            result.signed["root"] = new_root.signed.version
-        if verify_with_client:
-            try:
-                self._verify_staged(staged, timestamp_bytes, new_targets=result.new_targets)
-            except BaseException:
-                for stored in new_files:  # not published: leave no stray manifest behind
-                    with contextlib.suppress(OSError):
-                        stored.unlink()
-                raise
-
-        # Publish: versioned files first, root next, timestamp.json last.
-        for name, data in staged.items():
-            if not name.endswith(".root.json"):
-                write_atomic(self.metadata_dir / name, data)
-        if root_bytes is not None and new_root is not None:
-            write_atomic(self.metadata_dir / f"{new_root.signed.version}.root.json", root_bytes)
-            write_atomic(self.metadata_dir / "root.json", root_bytes)
-        write_atomic(self.metadata_dir / "timestamp.json", timestamp_bytes)
-        result.expires = {
-            "root": root.expires,
-            "targets": targets_md.signed.expires,
-            "snapshot": snapshot_md.signed.expires,
-            "timestamp": timestamp_md.signed.expires,
-        }
-        return result
-
-    def _due(self, md: Metadata[Any] | None, now: datetime) -> bool:
-        """True when less than half of a role's validity period remains."""
-        if md is None:
-            return True
-        period = timedelta(days=self.settings.expiry_days[md.signed.type])
-        return bool(md.signed.expires - now < period / 2)
 
     def refresh(self, keyring: KeyRing, *, now: datetime | None = None) -> PublishResult:
-        """Re-sign the timestamp, and snapshot or targets when they expire soon, nothing else.
-
-        Meant for a scheduled job that holds only the online keys (timestamp, snapshot).
-
-        Raises:
-            PublishError: a role due for re-signing has no key available, or releases
-                were added but not published (publish them first).
-        """
-        self._refuse_unpublished_changes()
-        return self.publish(keyring, now=now, force=("timestamp",))
-
-    def _refuse_unpublished_changes(self) -> None:
-        """Raise when releases.json holds changes that are not published yet.
-
-        Raises:
-            PublishError: asking to run ``publish`` first.
-        """
-        current = self.current()
-        if "targets" not in current:
-            return
-        document = self.releases_document()
-        for channel in self.settings.channels:
-            data = _json_bytes(self._manifest_document(document, channel))
-            info = current["targets"].signed.targets.get(manifest_target(channel))
-            if info is None or info.hashes.get("sha256") != hashlib.sha256(data).hexdigest():
-                raise PublishError(
-                    _("There are unpublished changes; run 'innova-release publish' first.")
-                )
+        """Re-sign the timestamp, and snapshot or targets when they expire soon, nothing
+        else; see :func:`updater.publish.publishing.refresh`."""
+        return publishing.refresh(self, keyring, now=now or utcnow())
 
     def rotate_keys(
         self,
@@ -961,371 +246,15 @@ class FeedRepository:
         threshold: int | None = None,
         now: datetime | None = None,
     ) -> PublishResult:
-        """Write a new root that changes ``role``'s keys or threshold, and re-sign with it.
-
-        The new root is signed by a threshold of the old root keys and a threshold of
-        the new ones, so clients that trust the old root accept it. With no change
-        given, the root is only re-signed with a new expiry (root renewal).
-
-        Raises:
-            PublishError: unknown role or key, a threshold above the key count, or
-                missing keys to sign with. The feed is unchanged on failure.
-        """
-        if role not in ROLES:
-            raise PublishError(_("Unknown role '{role}'.").format(role=role))
-        self._refuse_unpublished_changes()
-        now = now or utcnow()
-        old_md = self._load_metadata("root")
-        new_md: Metadata[Root] = Metadata.from_bytes(old_md.to_bytes())
-        new_root = new_md.signed
-        for keyid in remove:
-            matches = [k for k in new_root.roles[role].keyids if k.startswith(keyid)]
-            if len(keyid) < 4:
-                raise PublishError(
-                    _("Give at least 4 characters of the key id to remove ('{keyid}').").format(
-                        keyid=keyid
-                    )
-                )
-            if len(matches) > 1:
-                raise PublishError(
-                    _(
-                        "'{keyid}' matches {count} keys of role {role}; give more characters "
-                        "of the key id."
-                    ).format(keyid=keyid, count=len(matches), role=role)
-                )
-            if not matches:
-                raise PublishError(
-                    _("Role {role} has no key {keyid}.").format(role=role, keyid=keyid)
-                )
-            new_root.revoke_key(matches[0], role)
-        for key in add:
-            if key.keyid in new_root.roles[role].keyids:
-                raise PublishError(
-                    _("Role {role} already has the key {keyid}.").format(
-                        role=role, keyid=key.keyid[:12]
-                    )
-                )
-            new_root.add_key(key, role)
-        if not new_root.roles[role].keyids:
-            raise PublishError(
-                _(
-                    "Role {role} would have no key left; add its new key in the same command."
-                ).format(role=role)
-            )
-        if threshold is not None:
-            new_root.roles[role].threshold = threshold
-        count = len(new_root.roles[role].keyids)
-        if not 1 <= new_root.roles[role].threshold <= count:
-            raise PublishError(
-                _("Role {role} has {count} key(s); its threshold must be 1 to {count}.").format(
-                    role=role, count=count
-                )
-            )
-        new_root.version += 1
-        new_root.expires = now + timedelta(days=self.settings.expiry_days["root"])
-        new_md.signatures.clear()
-        # Signed by the new root keys, and by the old ones so that clients accept it.
-        root_warnings = _sign(new_md, "root", new_root, keyring)
-        root_warnings += _sign(new_md, "root", old_md.signed, keyring, append=True)
-        # Roles whose keys changed are re-signed with the new keys; snapshot and
-        # timestamp always, so that clients recover from a fast-forward attack.
-        force = (
-            ("targets", "snapshot", "timestamp")
-            if role == "targets"
-            else (
-                "snapshot",
-                "timestamp",
-            )
+        """Write a new root that changes ``role``'s keys or threshold, and re-sign with it;
+        see :func:`updater.publish.publishing.rotate_keys`."""
+        return publishing.rotate_keys(
+            self, role, keyring, add=add, remove=remove, threshold=threshold, now=now or utcnow()
         )
-        result = self.publish(keyring, now=now, force=force, new_root=new_md)
-        result.warnings[:0] = dict.fromkeys(root_warnings)  # once each, first
-        return result
 
     # ---------------------------------------------------------------- verification
 
-    def _verify_staged(
-        self,
-        staged: Mapping[str, bytes],
-        timestamp: bytes,
-        *,
-        new_targets: Sequence[str],
-    ) -> None:
-        """Verify the metadata about to be published, as a client would (from root v1)."""
-        with tempfile.TemporaryDirectory(prefix="innova-release-verify-") as tmp:
-            meta = Path(tmp) / "metadata"
-            meta.mkdir()
-            for path in self.metadata_dir.glob("*.root.json"):
-                shutil.copyfile(path, meta / path.name)
-            for role, md in self.current().items():
-                if role in ("targets", "snapshot"):  # unchanged roles stay as published
-                    name = f"{md.signed.version}.{role}.json"
-                    shutil.copyfile(self.metadata_dir / name, meta / name)
-            for name, data in staged.items():
-                (meta / name).write_bytes(data)
-            (meta / "timestamp.json").write_bytes(timestamp)
-            report = VerifyReport()
-            self._client_check(
-                report,
-                metadata_url=meta.as_uri() + "/",
-                cache=Path(tmp) / "cache",
-                targets=new_targets,
-            )
-        if not report.ok:
-            raise PublishError(
-                _("The new feed would not verify, so nothing was published: {problems}").format(
-                    problems="; ".join(report.problems)
-                )
-            )
-
-    def _client_check(
-        self,
-        report: VerifyReport,
-        *,
-        metadata_url: str | None,
-        cache: Path,
-        targets: Sequence[str] | None,
-        base_url: str | None = None,
-    ) -> None:
-        """Run the real client against the feed (the local copy unless ``base_url``);
-        ``targets=None`` downloads every target."""
-        base = feed_url(base_url or str(self.feed_dir))
-        session = make_session(user_agent=NetworkLimits().user_agent)
-        try:
-            try:
-                first_root = (self.metadata_dir / "1.root.json").read_bytes()
-            except OSError as exc:
-                report.problems.append(
-                    _("The feed's first root (1.root.json) is missing: {error}").format(error=exc)
-                )
-                return
-            fetcher = FeedFetcher(session, NetworkLimits())
-            try:
-                feed = TrustedFeed(
-                    base_url=base,
-                    cache_dir=cache,
-                    trusted_root=first_root,
-                    fetcher=fetcher,
-                    metadata_url=metadata_url,
-                )
-                feed.refresh()
-                with contextlib.suppress(Exception):
-                    seen_ts: Metadata[Timestamp] = Metadata.from_file(
-                        str(cache / "metadata" / "timestamp.json")
-                    )
-                    report.checked_timestamp_version = seen_ts.signed.version
-                wanted = None if targets is None else set(targets)
-                seen: set[str] = set()
-                for channel in self.settings.channels:
-                    manifest = feed.manifest(channel)
-                    if channel == self.settings.channels[-1]:  # the widest channel
-                        report.releases = sum(len(p.releases) for p in manifest.products.values())
-                    for ref in manifest.target_refs():
-                        if ref.target in seen:  # listed by several channels: check it once
-                            continue
-                        seen.add(ref.target)
-                        feed.check_ref(ref)
-                        if wanted is not None and ref.target not in wanted:
-                            continue
-                        dest = cache / "download" / ref.target
-                        feed.download(ref, dest)
-                        report.targets_checked += 1
-                        if ref.target.endswith(".files.json"):
-                            FileList.from_json(dest.read_bytes())
-                        dest.unlink()
-                    for product in manifest.products.values():
-                        for release in product.releases:
-                            package = release.zip_package
-                            if package is not None and (wanted is None or package.target in wanted):
-                                self._check_file_list(feed, package, cache, report)
-            except UpdaterError as exc:
-                report.problems.append(exc.message)
-        finally:
-            session.close()
-
-    def _check_file_list(
-        self, feed: TrustedFeed, package: ZipPackage | None, cache: Path, report: VerifyReport
-    ) -> None:
-        if package is None:
-            return
-        ref = package.file_list
-        dest = cache / "lists" / ref.target
-        if not dest.exists():
-            feed.download(ref, dest)
-        file_list = FileList.from_json(dest.read_bytes())
-        if (
-            file_list.file_count != package.file_count
-            or file_list.installed_size != package.installed_size
-        ):
-            report.problems.append(
-                _("{target}: the file list does not match the counts in the manifest.").format(
-                    target=package.target
-                )
-            )
-
     def verify(self, *, now: datetime | None = None, url: str | None = None) -> VerifyReport:
-        """Verify the published feed completely, as a client would, and every file on disk.
-
-        With ``url``, the client reads the hosted copy at that address instead of the
-        local ``feed/`` folder (to check an upload). Problems make the report fail;
-        warnings (expiry within a quarter of a role's period, files not referenced by
-        the signed metadata) do not.
-        """
-        now = now or utcnow()
-        report = VerifyReport()
-        with tempfile.TemporaryDirectory(prefix="innova-release-verify-") as tmp:
-            self._client_check(
-                report, metadata_url=None, cache=Path(tmp), targets=None, base_url=url
-            )
-        try:
-            current = self.current()
-        except PublishError as exc:
-            report.problems.append(exc.message)
-            return report
-        local_ts = current["timestamp"].signed.version if "timestamp" in current else None
-        hosted_ts = report.checked_timestamp_version
-        if url and hosted_ts is not None and local_ts is not None and hosted_ts < local_ts:
-            report.problems.append(
-                _(
-                    "The copy at {url} is older than this workspace (timestamp version "
-                    "{hosted}, here {local}): upload the feed again."
-                ).format(url=url, hosted=hosted_ts, local=local_ts)
-            )
-        for role, md in current.items():
-            report.versions[role] = md.signed.version
-            report.expires[role] = md.signed.expires
-            remaining = md.signed.expires - now
-            period = timedelta(days=self.settings.expiry_days[role])
-            if remaining < timedelta(0):
-                report.problems.append(
-                    _("Role {role} expired on {when}.").format(
-                        role=role, when=md.signed.expires.isoformat()
-                    )
-                )
-            elif remaining < period / 4:
-                report.warnings.append(
-                    _("Role {role} expires on {when}; renew it soon.").format(
-                        role=role, when=md.signed.expires.isoformat()
-                    )
-                )
-        if "targets" in current:
-            referenced = {
-                self.target_file(path, info.hashes["sha256"])
-                for path, info in current["targets"].signed.targets.items()
-            }
-            for path in sorted(referenced):
-                if not path.is_file():
-                    report.problems.append(
-                        _("Missing file: {path}").format(path=path.relative_to(self.feed_dir))
-                    )
-            # Older metadata versions keep their files (clients mid-check may fetch them).
-            history: set[Path] = set()
-            for old in self.metadata_dir.glob("*.targets.json"):
-                with contextlib.suppress(Exception):
-                    old_md: Metadata[Targets] = Metadata.from_file(str(old))
-                    for name, info in old_md.signed.targets.items():
-                        history.add(self.target_file(name, info.hashes["sha256"]))
-            for path in sorted(_walk_files(self.targets_dir)):
-                if path not in referenced and path not in history:
-                    report.warnings.append(
-                        _(
-                            "Not referenced by any signed metadata (not published yet?): {path}"
-                        ).format(path=path.relative_to(self.feed_dir))
-                    )
-        try:
-            document = self.releases_document()
-            for channel in self.settings.channels:
-                parse_manifest(_json_bytes(self._manifest_document(document, channel)))
-        except (PublishError, ManifestError) as exc:
-            report.problems.append(exc.message)
-        return report
-
-
-def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _package_refs(package: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """The feed files of a package record: the package, its file list, its deltas."""
-    refs: list[Mapping[str, Any]] = [package]
-    if "file_list" in package:
-        refs.append(package["file_list"])
-    refs.extend(package.get("deltas", ()))
-    return refs
-
-
-def _walk_files(root: Path) -> Iterator[Path]:
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            yield Path(dirpath) / name
-
-
-def _check_id(value: str, what: str) -> None:
-    if not re.fullmatch(r"[a-z][a-z0-9_-]{0,63}", value):
-        raise PublishError(
-            _(
-                "'{value}' is not a valid {what} name: use lowercase letters, digits, '-' "
-                "and '_', starting with a letter."
-            ).format(value=value, what=what)
-        )
-
-
-def can_sign(role: str, root: Root, keyring: KeyRing) -> bool:
-    """Whether ``keyring`` holds at least the threshold of ``role``'s keys."""
-    delegation = root.roles[role]
-    return sum(keyring.has(k) for k in delegation.keyids) >= delegation.threshold
-
-
-def _sign(
-    md: Metadata[Any], role: str, root: Root, keyring: KeyRing, *, append: bool = False
-) -> list[str]:
-    """Sign ``md`` with every available key of ``role`` in ``root``; require the threshold.
-
-    Returns a warning for each key that could not be opened (another passphrase) while
-    the others still met the threshold, so that its holder knows they did not sign.
-
-    Raises:
-        PublishError: fewer keys available than the role's threshold.
-    """
-    delegation = root.roles[role]
-    available = [k for k in delegation.keyids if keyring.has(k)]
-    if len(available) < delegation.threshold:
-        raise PublishError(
-            _(
-                "Signing the {role} role needs {threshold} of its {count} key(s); "
-                "{found} found in the key folders."
-            ).format(
-                role=role,
-                threshold=delegation.threshold,
-                count=len(delegation.keyids),
-                found=len(available),
-            ),
-            hint=_("Pass the folder that holds the private keys with --keys."),
-        )
-    if not append:
-        md.signatures.clear()
-    signed = 0
-    failures: list[SigningKeyError] = []
-    for keyid in available:
-        try:
-            md.sign(keyring.signer(keyid), append=True)
-            signed += 1
-        except SigningKeyError as exc:  # e.g. another passphrase: fine if enough others sign
-            failures.append(exc)
-    if signed < delegation.threshold:
-        raise (
-            failures[0]
-            if failures
-            else PublishError(_("The {role} role could not be signed.").format(role=role))
-        )
-    try:
-        root.verify_delegate(role, md.signed_bytes, md.signatures)
-    except UnsignedMetadataError as exc:
-        raise PublishError(
-            _("The {role} signatures do not verify: {error}").format(role=role, error=exc)
-        ) from exc
-    return [
-        _("The {role} role was signed without one of its keys: {error}").format(
-            role=role, error=failure.message
-        )
-        for failure in failures
-    ]
+        """Verify the published feed completely, as a client would, and every file on
+        disk; see :func:`updater.publish.verification.verify`."""
+        return verification.verify(self, now=now or utcnow(), url=url)
