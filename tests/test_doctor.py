@@ -144,10 +144,10 @@ def restart_mark(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ca
         return
     import winreg
 
-    from updater.platform import windows
+    from updater.platform.windows import registry
 
     subkey = f"Software\\InnovaTest-{uuid.uuid4().hex[:8]}-RebootRequired"
-    monkeypatch.setattr(windows, "REBOOT_PENDING", (("HKEY_CURRENT_USER", subkey, None),))
+    monkeypatch.setattr(registry, "REBOOT_PENDING", (("HKEY_CURRENT_USER", subkey, None),))
     yield functools.partial(winreg.CreateKey, winreg.HKEY_CURRENT_USER, subkey)
     with contextlib.suppress(FileNotFoundError):
         winreg.DeleteKey(winreg.HKEY_CURRENT_USER, subkey)

@@ -249,14 +249,14 @@ def test_a_restart_is_pending_only_for_files_to_replace(
     """Pending file operations read from a real REG_MULTI_SZ (winreg's own reading stops
     at the first empty destination); an uninstaller deleting its temporary copy at the
     next start does not make the doctor ask for a restart."""
-    import updater.platform.windows as windows
+    from updater.platform.windows import registry
 
     subkey = rf"Software\InnovaTest-{uuid.uuid4().hex[:8]}"
     with winreg.CreateKey(winreg.HKEY_CURRENT_USER, subkey) as key:
-        winreg.SetValueEx(key, windows.PENDING_RENAMES, 0, winreg.REG_MULTI_SZ, operations)
+        winreg.SetValueEx(key, registry.PENDING_RENAMES, 0, winreg.REG_MULTI_SZ, operations)
     try:
-        mark = ("HKEY_CURRENT_USER", subkey, windows.PENDING_RENAMES)
-        monkeypatch.setattr(windows, "REBOOT_PENDING", (mark,))
+        mark = ("HKEY_CURRENT_USER", subkey, registry.PENDING_RENAMES)
+        monkeypatch.setattr(registry, "REBOOT_PENDING", (mark,))
         assert WindowsPlatform().pending_reboot() is pending
     finally:
         winreg.DeleteKey(winreg.HKEY_CURRENT_USER, subkey)
