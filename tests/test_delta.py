@@ -14,6 +14,7 @@ import stat
 import subprocess
 import sys
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ from updater.install.delta import (
     read_plan,
 )
 from updater.machine.history import Operation
+from updater.platform import current as current_platform
 from updater.publish.delta import make_delta, match_predecessors, name_stem
 from updater.publish.pack import inspect_zip, pack_directory
 from updater.publish.repository import ReleaseSpec
@@ -118,7 +120,7 @@ def test_renamed_files_are_matched_to_their_predecessor() -> None:
 
 
 def test_delta_round_trip_on_a_generated_tree(
-    packages: tuple[Path, Path, Path, Path], tmp_path: Path
+    packages: tuple[Path, Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     old, new, old_zip, new_zip = packages
     renamed = match_predecessors(inspect_zip(old_zip), inspect_zip(new_zip))
@@ -143,7 +145,19 @@ def test_delta_round_trip_on_a_generated_tree(
     base = tmp_path / "installed"
     extract_zip(old_zip, base, inspect_zip(old_zip))
     rebuilt = tmp_path / "rebuilt"
+    flushed: list[tuple[Path, Sequence[Path], Sequence[Path]]] = []
+    real_flush = current_platform.flush_tree
+
+    def flush_tree(root: Path, files: Sequence[Path], folders: Sequence[Path]) -> None:
+        verify_tree(root, inspect_zip(new_zip))  # complete before its one flush
+        flushed.append((root, files, folders))
+        real_flush(root, files, folders)
+
+    monkeypatch.setattr(current_platform, "flush_tree", flush_tree)
     build_from_delta(delta, base, rebuilt, inspect_zip(new_zip))
+    assert [root for root, _files, _folders in flushed] == [rebuilt]
+    assert len(flushed[0][1]) == inspect_zip(new_zip).file_count
+    assert set(flushed[0][2]) == {p for p in rebuilt.rglob("*") if p.is_dir()} | {rebuilt}
     verify_tree(rebuilt, inspect_zip(new_zip))
     assert tree(rebuilt) == tree(new)
     assert "old/remove-me.txt" not in tree(rebuilt)

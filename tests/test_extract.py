@@ -24,6 +24,7 @@ from updater.fsutil import remove_tree
 from updater.install import archive
 from updater.install.archive import ExtractLimits, ProgressCallback, extract_zip, verify_tree
 from updater.install.filelist import FileEntry, FileList
+from updater.platform import current as current_platform
 from updater.publish.pack import pack_directory, scan_directory
 
 POSIX = pytest.mark.skipif(sys.platform == "win32", reason="POSIX permission bits")
@@ -145,19 +146,38 @@ def test_round_trip_of_a_packed_build(
     assert max(after - before for before, after in itertools.pairwise(done)) <= archive.CHUNK_SIZE
 
 
-def test_round_trip_without_fsync(
+def test_a_durable_extraction_flushes_the_whole_tree_once_after_the_last_file(
     release: tuple[Path, FileList, dict[str, bytes]],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     zip_path, file_list, _contents = release
+    flushed: list[tuple[Path, list[Path], list[Path]]] = []
+    real_flush = current_platform.flush_tree
+
+    def flush_tree(root: Path, files: Sequence[Path], folders: Sequence[Path]) -> None:
+        verify_tree(root, file_list)  # every file is complete before the one flush
+        flushed.append((root, list(files), list(folders)))
+        real_flush(root, files, folders)
+
     synced: list[int] = []
     monkeypatch.setattr(os, "fsync", synced.append)
+    monkeypatch.setattr(current_platform, "flush_tree", flush_tree)
     extract_zip(zip_path, tmp_path / "fast", file_list, durable=False)
-    assert synced == []
+    assert flushed == []
     verify_tree(tmp_path / "fast", file_list)
-    extract_zip(zip_path, tmp_path / "durable", file_list)
-    assert len(synced) >= file_list.file_count
+
+    dest = tmp_path / "durable"
+    extract_zip(zip_path, dest, file_list)
+    assert len(flushed) == 1
+    root, files, folders = flushed[0]
+    assert root == dest
+    assert sorted(f.relative_to(dest).as_posix() for f in files) == sorted(
+        entry.path for entry in file_list.files
+    )
+    made = {p for p in dest.rglob("*") if p.is_dir()} | {dest}
+    assert set(folders) == made and folders[-1] == dest  # every new folder, the root last
+    assert all(a.parent != b for i, a in enumerate(folders) for b in folders[:i])  # child first
 
 
 def test_progress_of_an_empty_package_reaches_its_total(tmp_path: Path) -> None:
@@ -513,16 +533,18 @@ def test_a_link_planted_during_extraction_is_not_followed(tmp_path: Path) -> Non
     assert victim.read_bytes() == b"precious"
 
 
-def test_disk_full_keeps_its_errno(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    entries: list[Entry] = [("a.txt", b"a"), ("big.bin", b"b" * 100_000)]
+def test_a_flush_that_fails_refuses_the_package_and_keeps_its_errno(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entries: list[Entry] = [("a.txt", b"a"), ("sub/big.bin", b"b" * 100_000)]
     zip_path = make_zip(tmp_path / "p.zip", entries)
 
-    def full(fd: int) -> None:
+    def full(root: Path, files: Sequence[Path], folders: Sequence[Path]) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(os, "fsync", full)
+    monkeypatch.setattr(current_platform, "flush_tree", full)
     error = refused_extraction(zip_path, tmp_path / "d", listing(entries))
-    assert "a.txt" in error.message
+    assert str(tmp_path / "d") in error.message
     assert isinstance(error.__cause__, OSError)
     assert error.__cause__.errno == errno.ENOSPC
 

@@ -27,6 +27,7 @@ from tests.apps import Launcher, install_app
 from tests.links import symlink
 from updater.errors import FileLockedError
 from updater.platform import ProcessInfo, backoff_delays, current
+from updater.platform.base import PsutilPlatform
 from updater.platform.posix import PosixPlatform
 
 WINDOWS = sys.platform == "win32"
@@ -384,6 +385,22 @@ def test_fsync_dir(tmp_path: Path) -> None:
     current.fsync_dir(tmp_path)
     with pytest.raises(FileNotFoundError):
         current.fsync_dir(tmp_path / "missing")
+
+
+def test_flush_tree_makes_a_written_tree_durable_and_reports_what_it_cannot_flush(
+    tmp_path: Path,
+) -> None:
+    files = [tmp_path / "a.bin", tmp_path / "sub" / "b.bin"]
+    files[1].parent.mkdir()
+    for path in files:
+        path.write_bytes(os.urandom(70_000))
+    current.flush_tree(tmp_path, files, [files[1].parent, tmp_path])  # this OS's way
+    if sys.platform != "win32":  # the portable way (macOS), a sync per file and folder
+        PsutilPlatform.flush_tree(current, tmp_path, files, [files[1].parent, tmp_path])
+        with pytest.raises(FileNotFoundError):
+            PsutilPlatform.flush_tree(current, tmp_path, [tmp_path / "gone.bin"], [])
+    with pytest.raises(FileNotFoundError):
+        current.flush_tree(tmp_path / "gone", [tmp_path / "gone" / "x"], [tmp_path / "gone"])
 
 
 @posix_only("the POSIX twin's answers; test_platform_windows.py reads Windows' own")

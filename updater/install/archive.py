@@ -33,6 +33,7 @@ from updater.fsutil import remove_tree
 from updater.i18n import _
 from updater.install.filelist import FileEntry, FileList
 from updater.names import PathIndex, path_key, show_name, validate_entry_name
+from updater.platform import current as current_platform
 
 #: Size of the pieces a member is read in.
 CHUNK_SIZE = 64 * 1024
@@ -275,7 +276,8 @@ def extract_zip(
     ``progress`` is called with ``(0, total)`` first and after each chunk written;
     ``total`` is ``expected.installed_size``. An exception it raises stops the
     extraction (``dest`` is removed) and is passed on unchanged. With ``durable`` (the
-    default) every file, and on POSIX every new folder, is fsynced.
+    default) the whole tree is made durable before this returns, in one batch once the
+    last file is written (:meth:`~updater.platform.base.Platform.flush_tree`).
 
     Raises:
         ArchiveError: ``dest`` already exists (it is left untouched); the archive
@@ -325,19 +327,24 @@ def _extract(
         members = list_members(zf, max_files=limits.max_files, max_total_size=limits.max_total_size)
         plan = _match_file_list(members, expected)
         folders = _Folders(dest)
+        files: list[Path] = []
         for member in members:
             if member.is_dir:
                 folders.make(member.path)
                 continue
             target = folders.make_parent(member.path)
-            writer = _unpack_member(zf, member, plan[member.path], target, durable=durable)
+            writer = _unpack_member(zf, member, plan[member.path], target)
             with contextlib.closing(writer) as chunks:
                 for count in chunks:
                     written += count
                     if progress is not None:
                         progress(written, total)
-        if durable:
-            folders.sync()
+            files.append(target)
+    if durable:
+        try:
+            current_platform.flush_tree(dest, files, folders.made())
+        except OSError as exc:
+            raise _cannot_write(dest, exc) from exc
 
 
 def _match_file_list(members: Iterable[ZipMember], expected: FileList) -> dict[str, FileEntry]:
@@ -388,7 +395,7 @@ def _match_file_list(members: Iterable[ZipMember], expected: FileList) -> dict[s
 
 
 def _unpack_member(
-    zf: zipfile.ZipFile, member: ZipMember, entry: FileEntry, target: Path, *, durable: bool
+    zf: zipfile.ZipFile, member: ZipMember, entry: FileEntry, target: Path
 ) -> Generator[int, None, None]:
     """Stream one file member into the new file ``target``; yield each chunk's size.
 
@@ -428,8 +435,6 @@ def _unpack_member(
             sink.flush()  # so that closing has nothing left to fail on
             if sys.platform != "win32" and (member.zipinfo.external_attr >> 16) & _EXECUTABLE_BITS:
                 os.fchmod(sink.fileno(), _EXECUTABLE_MODE)
-            if durable:
-                os.fsync(sink.fileno())
     except OSError as exc:  # reading the archive is converted by the helpers
         raise _cannot_write(target, exc) from exc
 
@@ -497,19 +502,9 @@ class _Folders:
         parent, _sep, name = path.rpartition("/")
         return (self.make(parent) if parent else self._root) / name
 
-    def sync(self) -> None:
-        """Make the new folders' entries durable (POSIX only; NTFS journals them)."""
-        if sys.platform == "win32":
-            return
-        for folder in [*self._made.values(), self._root]:
-            try:
-                fd = os.open(folder, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-            except OSError as exc:
-                raise _cannot_write(folder, exc) from exc
+    def made(self) -> list[Path]:
+        """The folders made, the root last (a folder's entries before its parent's)."""
+        return [*reversed(self._made.values()), self._root]
 
 
 # --- checking an unpacked tree ---------------------------------------------------------------

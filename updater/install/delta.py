@@ -48,6 +48,7 @@ from updater.fsutil import remove_tree
 from updater.i18n import _
 from updater.install.filelist import FileEntry, FileList
 from updater.names import path_key, validate_entry_name
+from updater.platform import current as current_platform
 
 __all__ = [
     "FORMAT",
@@ -340,15 +341,16 @@ def build_from_delta(
     try:
         with zipfile.ZipFile(delta_zip) as zf:
             patches = _read_patches(zf, plan)
+            written: list[Path] = []
             for key, entry in wanted.items():
                 item = planned.get(key) or DeltaFile(entry.path, "same", entry.path)
                 content, executable = _make_file(zf, patches, item, entry, base_dir)
-                _write(dest, entry, content, executable or item.executable, durable)
+                written.append(_write(dest, entry, content, executable or item.executable))
                 done += entry.size
                 if progress is not None:
                     progress(done, total)
         if durable:
-            _sync_folders(dest)
+            _flush(dest, written)
     except BaseException:
         with contextlib.suppress(OSError):
             remove_tree(dest)
@@ -446,7 +448,7 @@ def _read_base(base_dir: Path, item: DeltaFile) -> tuple[bytes, bool]:
     return data, bool(info.st_mode & 0o111)
 
 
-def _write(dest: Path, entry: FileEntry, content: bytes, executable: bool, durable: bool) -> None:
+def _write(dest: Path, entry: FileEntry, content: bytes, executable: bool) -> Path:
     target = dest.joinpath(*entry.path.split("/"))
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -455,20 +457,22 @@ def _write(dest: Path, entry: FileEntry, content: bytes, executable: bool, durab
             sink.flush()
             if executable and sys.platform != "win32":
                 os.fchmod(sink.fileno(), _EXECUTABLE_MODE)
-            if durable:
-                os.fsync(sink.fileno())
     except OSError as exc:
         raise ArchiveError(
             _("Cannot write {path}: {error}").format(path=target, error=exc.strerror or exc)
         ) from exc
+    return target
 
 
-def _sync_folders(root: Path) -> None:
-    if sys.platform == "win32":
-        return
-    for folder in [root, *(p for p in root.rglob("*") if p.is_dir())]:
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+def _flush(root: Path, written: list[Path]) -> None:
+    """Make the new tree durable in one batch (:meth:`Platform.flush_tree`)."""
+    folders = {root}
+    for path in written:
+        folders.update(parent for parent in path.parents if parent.is_relative_to(root))
+    deepest_first = sorted(folders, key=lambda folder: -len(folder.parts))
+    try:
+        current_platform.flush_tree(root, written, deepest_first)
+    except OSError as exc:
+        raise ArchiveError(
+            _("Cannot write {path}: {error}").format(path=root, error=exc.strerror or exc)
+        ) from exc

@@ -173,6 +173,17 @@ class Platform(Protocol):
         """Make the entries of folder ``path`` (renames, new files) durable on disk."""
         ...
 
+    def flush_tree(self, root: Path, files: Sequence[Path], folders: Sequence[Path]) -> None:
+        """Make a tree written without syncs durable in one batch: the new ``files``
+        and ``folders`` (their entries) under ``root``. Called once, after the last file
+        is written and before anything (the journal's ``staged``) says the tree is
+        complete: the guarantee of a sync per file as it is written, for less.
+
+        Raises:
+            OSError: the disk reports that something could not be written.
+        """
+        ...
+
     def popen_kwargs(self) -> dict[str, Any]:
         """Extra :class:`subprocess.Popen` arguments that start a command in its own
         process group (so that it and its children can be stopped together) without
@@ -732,6 +743,18 @@ class PsutilPlatform:
 
     def fsync_dir(self, path: Path) -> None:
         return None
+
+    def flush_tree(self, root: Path, files: Sequence[Path], folders: Sequence[Path]) -> None:
+        """One sync per file, then per folder, after all are written (the portable way;
+        the OS twins do better where they can)."""
+        for path in files:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        for folder in folders:
+            self.fsync_dir(folder)
 
     def read_registry_version(self, registry_key: str) -> str | None:
         return None

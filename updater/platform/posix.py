@@ -12,7 +12,9 @@ real files. What has no POSIX equivalent says so and returns ``None``:
 
 from __future__ import annotations
 
+import ctypes
 import errno
+import functools
 import itertools
 import os
 import shutil
@@ -33,6 +35,13 @@ from updater.i18n import _
 from updater.platform.base import Channel, LinkRefusedError, PsutilPlatform, wait_gone
 
 __all__ = ["REBOOT_REQUIRED_FILE", "PosixPlatform"]
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    """The C library, for the calls Python's :mod:`os` lacks (``syncfs``)."""
+    return ctypes.CDLL(None, use_errno=True)
+
 
 #: Debian's and Ubuntu's mark that a restart is needed (written by package scripts).
 REBOOT_REQUIRED_FILE = Path("/var/run/reboot-required")
@@ -82,6 +91,22 @@ class PosixPlatform(PsutilPlatform):
     def import_uninstall_entry(self, source: Path, where: str) -> None:
         """Nothing to put back: POSIX has no registry."""
         return None
+
+    def flush_tree(self, root: Path, files: Sequence[Path], folders: Sequence[Path]) -> None:
+        """On Linux one ``syncfs`` of the file system that holds ``root``: every dirty
+        page and inode, the new folders' entries included, and the journal committed once
+        (instead of once per file). It reports a write error the kernel has not reported
+        to anyone yet (Linux 5.8 and later). Elsewhere a sync per file and folder."""
+        if sys.platform.startswith("linux"):
+            fd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+            try:
+                if _libc().syncfs(fd) != 0:
+                    code = ctypes.get_errno()
+                    raise OSError(code, os.strerror(code), str(root))
+            finally:
+                os.close(fd)
+            return
+        super().flush_tree(root, files, folders)
 
     def fsync_dir(self, path: Path) -> None:
         """``fsync`` the folder itself, so that renames and new entries in it survive a

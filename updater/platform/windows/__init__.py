@@ -226,6 +226,17 @@ class WindowsPlatform(PsutilPlatform):
         rename survives a power cut, and Windows has no way to flush a folder."""
         return None
 
+    def flush_tree(self, root: Path, files: Sequence[Path], folders: Sequence[Path]) -> None:
+        """``FlushFileBuffers`` on each new file once all are written (it needs a handle
+        that may write); NTFS journals the folders' entries itself. Flushing the whole
+        volume at once would need administrator rights and flushes only open files."""
+        for path in files:
+            fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
     def open_no_follow(self, path: Path) -> BinaryIO:
         return files.open_no_follow(path)
 
