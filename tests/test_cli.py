@@ -246,9 +246,12 @@ def test_rollback_status_history_and_snapshots(shop: Shop) -> None:
     assert "restored to 1.0.0" in result.stdout and "To undo this restore" in result.stdout
     status = as_json(run(shop, "status", "--json"))
     [product] = status["products"]
-    assert product["installed"] == "1.0.0" and len(product["snapshots"]) == 2
+    # The saved 1.0.0 went back into place; what it replaced (1.1.0) is the saved copy now.
+    assert product["installed"] == "1.0.0"
+    assert [s["version"] for s in product["snapshots"]] == ["1.1.0"]
     history = as_json(run(shop, "history", "tpv", "--json"))
     assert [e["operation"] for e in history["entries"][:2]] == ["restore", "update"]
+    assert run(shop, "update").returncode == 0  # tried again another day: 1.0.0 saved too
     pruned = as_json(run(shop, "snapshots", "--prune", "--keep", "1", "--json"))
     assert len(pruned["products"][0]["snapshots"]) == 1
     assert len(pruned["products"][0]["deleted"]) == 1

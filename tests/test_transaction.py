@@ -27,6 +27,7 @@ from updater.errors import ArchiveError, FileLockedError, InstallError, StorageE
 from updater.install.filelist import FileList
 from updater.install.transaction import (
     Entry,
+    SnapshotInfo,
     UpdateTransaction,
     list_snapshots,
     pending_journals,
@@ -393,3 +394,106 @@ def test_rollback_keeps_empty_data_folders(machine: Machine) -> None:
     shutil.rmtree(machine.data_dir / "exports")
     tx.abort_or_roll_back()
     assert (machine.data_dir / "exports" / "2026").is_dir()
+
+
+# --- a restore moves the saved program back by rename -----------------------------------
+
+
+def updated(machine: Machine) -> None:
+    """Update 1.0.0 -> 2.0.0 and let 2.0.0 write its data: 1.0.0 is the kept snapshot."""
+    tx = begin(machine)
+    tx.stage(machine.package, machine.file_list)
+    tx.snapshot()
+    tx.swap()
+    tx.mark_healthy()
+    tx.commit()
+    new_version_writes_data(machine)
+
+
+def begin_restore(machine: Machine, observer: Any = None) -> UpdateTransaction:
+    return UpdateTransaction.begin(
+        journal_dir=machine.journal_dir,
+        snapshots_root=machine.snapshots,
+        product="tpv",
+        install_dir=machine.install_dir,
+        from_version="2.0.0",
+        to_version="1.0.0",
+        data_paths=[machine.data_dir, machine.settings_file],
+        observer=observer or NullObserver(),
+        reason="before restoring version 1.0.0",
+    )
+
+
+def restore_all(tx: UpdateTransaction, saved: SnapshotInfo) -> None:
+    tx.stage_snapshot(saved)
+    tx.snapshot()
+    tx.swap()
+    tx.apply_snapshot_data(saved)
+    tx.mark_healthy()
+    tx.commit()
+
+
+def test_a_restore_moves_the_saved_program_into_place_and_the_snapshot_gives_it_up(
+    machine: Machine,
+) -> None:
+    updated(machine)
+    [saved] = list_snapshots(machine.snapshots, "tpv")
+    saved_inode = (saved.path / "program").stat().st_ino
+    observer = Recorder()
+    restore_all(begin_restore(machine, observer), saved)
+    assert tree(machine.install_dir) == machine.old_tree
+    assert tree(machine.data_dir) == machine.old_data
+    # Moved, not copied: the very folder the snapshot held is the install now.
+    assert machine.install_dir.stat().st_ino == saved_inode
+    assert observer.journal_entries[:3] == ["begin", "take_saved", "staged"]
+    [undo] = list_snapshots(machine.snapshots, "tpv")
+    assert undo.version == "2.0.0" and not saved.path.exists()
+    assert tree(undo.path / "program") == machine.new_tree
+    assert machine.leftovers() == []
+
+
+def test_a_damaged_saved_program_is_refused_before_anything_moves(machine: Machine) -> None:
+    updated(machine)
+    [saved] = list_snapshots(machine.snapshots, "tpv")
+    victim = next(p for p in (saved.path / "program").rglob("*") if p.is_file())
+    victim.write_bytes(victim.read_bytes()[:-1])  # one byte short: a size check sees it
+    tx = begin_restore(machine)
+    with pytest.raises(StorageError, match="damaged"):
+        tx.stage_snapshot(saved)
+    assert tx.abort_or_roll_back() == Entry.ABORTED
+    assert tree(machine.install_dir) == machine.new_tree
+    assert (saved.path / "program").is_dir() and machine.leftovers() == []
+
+
+RESTORE_ENTRIES = [
+    "begin", "take_saved", "staged", "snapshot", "old_out", "new_in", "swapped", "data_applied",
+    "healthy",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("entry", RESTORE_ENTRIES)
+def test_a_crash_at_each_entry_of_a_restore_ends_restored_or_as_before_with_the_snapshot_whole(
+    machine: Machine, entry: str
+) -> None:
+    updated(machine)
+    new_data = tree(machine.data_dir)
+    [saved] = list_snapshots(machine.snapshots, "tpv")
+    with pytest.raises(Crash):
+        restore_all(begin_restore(machine, CrashAt(entry)), saved)
+    [result] = recover(machine.journal_dir, NullObserver())
+    if entry == "healthy":
+        assert result.outcome == Entry.COMMITTED
+        assert tree(machine.install_dir) == machine.old_tree
+        assert tree(machine.data_dir) == machine.old_data
+        assert [s.version for s in list_snapshots(machine.snapshots, "tpv")] == ["2.0.0"]
+    else:
+        assert result.outcome in (Entry.ROLLED_BACK, Entry.ABORTED)
+        assert tree(machine.install_dir) == machine.new_tree
+        assert tree(machine.data_dir) == new_data
+        # The saved 1.0.0 is whole again, and can be restored another day.
+        assert [s.id for s in list_snapshots(machine.snapshots, "tpv")] == [saved.id]
+        assert tree(saved.path / "program") == machine.old_tree
+        restore_all(begin_restore(machine), saved)
+        assert tree(machine.install_dir) == machine.old_tree
+    assert machine.leftovers() == []
+    assert recover(machine.journal_dir, NullObserver()) == []

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -37,6 +38,7 @@ class Entry(StrEnum):
 
     BEGIN = "begin"
     STAGED = "staged"
+    TAKE_SAVED = "take_saved"  # about to move a kept snapshot's program into staging (restore)
     SNAPSHOT = "snapshot"  # data copied and the program's file list recorded
     OLD_OUT = "old_out"  # about to move the old program away
     INSTALLING = "installing"  # about to run an installer package (it changes files in place)
@@ -52,6 +54,16 @@ class Entry(StrEnum):
 
 
 ENDS = frozenset({Entry.COMMITTED, Entry.ROLLED_BACK, Entry.ABORTED})
+
+
+def taken_from(entries: Sequence[dict[str, Any]]) -> Path | None:
+    """The kept snapshot whose program folder a restore moved into its staging place
+    (:data:`Entry.TAKE_SAVED`), or None: the snapshot gives it up when the restore
+    commits, and gets it back when the restore is undone."""
+    for entry in entries:
+        if entry.get("entry") == Entry.TAKE_SAVED.value:
+            return Path(str(entry["source"]))
+    return None
 
 
 def new_id() -> str:

@@ -42,6 +42,7 @@ from updater.install.transaction._journal import (
     Plan,
     file_away,
     pending_journals,
+    taken_from,
 )
 from updater.observer import Observer, Step
 from updater.platform import current as current_platform
@@ -78,7 +79,7 @@ def recover(
             file_away(path)
             outcome = Entry(last)
         elif Entry.HEALTHY.value in seen and Entry.ROLLBACK.value not in seen:
-            finish_commit(plan, journal, platform)
+            finish_commit(plan, journal, platform, taken=taken_from(entries))
             outcome = Entry.COMMITTED
         else:
             outcome = undo(plan, entries, journal, observer, platform)
@@ -86,9 +87,14 @@ def recover(
     return results
 
 
-def finish_commit(plan: Plan, journal: Journal, platform: Platform) -> None:
+def finish_commit(
+    plan: Plan, journal: Journal, platform: Platform, *, taken: Path | None = None
+) -> None:
     """Mark the snapshot kept, drop what the swap left aside and end the journal;
-    safe to re-run after a crash part-way."""
+    safe to re-run after a crash part-way. ``taken``: the kept snapshot a restore took
+    its program from, which has given it up (its data is back in place) and goes."""
+    if taken is not None:
+        remove(taken)
     record = SnapshotRecord.load(plan.snapshot_dir)
     record.kept = True
     write_record(record, plan.snapshot_dir)
@@ -109,8 +115,11 @@ def undo(
 ) -> Entry:
     """Put the product back as it was before ``plan``; idempotent, safe to re-run."""
     seen = {e.get("entry") for e in entries}
+    taken = taken_from(entries)
     if Entry.OLD_OUT.value not in seen and Entry.INSTALLING.value not in seen:
         # Nothing of the product moved: drop the staging and the partial snapshot.
+        if taken is not None:
+            _give_back(plan, taken, platform)
         remove(plan.staging_dir)
         remove(plan.snapshot_dir)
         journal.finish(Entry.ABORTED)
@@ -127,8 +136,12 @@ def undo(
         _move_to_trash(plan, platform)
         rename(plan.restore_dir, plan.install_dir, platform)
     elif plan.old_dir.exists():
+        if taken is not None:
+            _give_back(plan, taken, platform)
         _move_to_trash(plan, platform)
         rename(plan.old_dir, plan.install_dir, platform)
+    elif taken is not None:  # the swap had not started: the program never moved
+        _give_back(plan, taken, platform)
     if record.registry:
         platform.import_uninstall_entry(
             plan.snapshot_dir / record.registry["file"], record.registry["where"]
@@ -158,6 +171,19 @@ def undo(
     remove(plan.snapshot_dir)
     journal.finish(Entry.ROLLED_BACK)
     return Entry.ROLLED_BACK
+
+
+def _give_back(plan: Plan, taken: Path, platform: Platform) -> None:
+    """Put the program a restore took from the kept snapshot ``taken`` back into it, from
+    wherever the restore got to: the staging place, or the install folder once the swap
+    moved it there (known by the old program waiting in ``old_dir``). Idempotent."""
+    saved = taken / "program"
+    if saved.exists():
+        return
+    if plan.staging_dir.exists():
+        rename(plan.staging_dir, saved, platform)
+    elif plan.install_dir.exists() and plan.old_dir.exists():
+        rename(plan.install_dir, saved, platform)
 
 
 def _move_to_trash(plan: Plan, platform: Platform) -> None:

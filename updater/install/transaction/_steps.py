@@ -38,7 +38,7 @@ from updater.install.archive import extract_zip, verify_tree
 from updater.install.delta import build_from_delta
 from updater.install.filelist import FileList, describe_tree
 from updater.install.health import run_command
-from updater.install.snapshots import SnapshotInfo, SnapshotRecord, describe_size
+from updater.install.snapshots import SnapshotInfo, SnapshotRecord, describe_size, same_volume
 from updater.install.transaction._files import (
     copy_verified,
     refuse_replaceable,
@@ -73,6 +73,8 @@ class UpdateTransaction:
         self._observer = observer
         self._platform = platform
         self._done: list[Entry] = [Entry.BEGIN]
+        #: The kept snapshot whose program a restore moved into its staging place.
+        self._taken: Path | None = None
 
     @classmethod
     def begin(
@@ -179,11 +181,18 @@ class UpdateTransaction:
         self._done.append(Entry.STAGED)
 
     def stage_snapshot(self, source: SnapshotInfo) -> None:
-        """Stage the program of a kept snapshot (a restore) and prove it is exactly it.
+        """Stage the program of a kept snapshot (a restore).
+
+        When the snapshot is on the install's volume, its program folder itself is moved
+        to the staging place (a rename: the time does not grow with the program), once
+        its names and sizes match its list (every byte was hashed when it was saved, and
+        the health check runs it); the snapshot gives the folder up when the restore
+        commits and gets it back when the restore is undone. On another volume the
+        program is copied, and the hashes taken while copying must be its list's.
 
         Raises:
-            StorageError: the copy failed or the snapshot no longer matches its own list
-                (the staging folder is removed).
+            StorageError: the saved program no longer matches its own list, or the copy
+                failed (nothing was moved; a partial copy is removed).
         """
         self._expect(Entry.BEGIN)
         product = self.plan.product
@@ -193,18 +202,29 @@ class UpdateTransaction:
         if expected is None:
             raise StorageError(_("The snapshot {id} holds no program.").format(id=source.id))
         meter = self._meter(Step.STAGE, expected.installed_size)
+        saved = source.path / "program"
         try:
-            copy_verified(source.path / "program", self.plan.staging_dir, meter.add)
-            verify_tree(self.plan.staging_dir, expected)
+            if same_volume(source.path, self.plan.install_dir.parent):
+                verify_tree(saved, expected, contents=False)
+                self.journal.write(Entry.TAKE_SAVED, source=str(source.path))
+                rename(saved, self.plan.staging_dir, self._platform)
+                self._taken = source.path
+                meter.add(expected.installed_size)
+            else:
+                copied = copy_verified(saved, self.plan.staging_dir, meter.add, self._platform)
+                if copied is None or _by_path(copied) != _by_path(expected):
+                    raise ArchiveError(_("The saved program differs from its list."))
         except ArchiveError as exc:
-            remove(self.plan.staging_dir)
+            if self._taken is None:
+                remove(self.plan.staging_dir)
             raise StorageError(
                 _("The saved copy {id} is damaged: {problem}").format(
                     id=source.id, problem=exc.message
                 )
             ) from exc
         except OSError as exc:
-            remove(self.plan.staging_dir)
+            if self._taken is None:
+                remove(self.plan.staging_dir)
             raise _io_error(exc, _("preparing the saved version")) from exc
         self._platform.fsync_dir(self.plan.install_dir.parent)
         self.journal.write(Entry.STAGED, source=str(source.path))
@@ -363,7 +383,7 @@ class UpdateTransaction:
         """Keep the snapshot, drop what the swap left aside, end the journal."""
         self._expect(Entry.HEALTHY)
         self._observer.step(self.plan.product, Step.COMMIT)
-        finish_commit(self.plan, self.journal, self._platform)
+        finish_commit(self.plan, self.journal, self._platform, taken=self._taken)
         self._done.append(Entry.COMMITTED)
 
     def abort_or_roll_back(self) -> Entry:
@@ -380,6 +400,10 @@ class UpdateTransaction:
         outcome = undo(self.plan, entries, self.journal, self._observer, self._platform)
         self._done.append(outcome)
         return outcome
+
+
+def _by_path(files: FileList) -> dict[str, tuple[int, str]]:
+    return {entry.path: (entry.size, entry.sha256) for entry in files.files}
 
 
 def _kind(path: Path, copied: FileList | None) -> str:
