@@ -370,3 +370,18 @@ def test_check_if_due_waits_for_the_schedule(shop: Shop) -> None:
     shop.publish("1.0.1")
     document = as_json(run(shop, "check", "--if-due", "--json"))
     assert document["due"] is True and document["exit_code"] == 100
+
+
+def test_the_command_line_starts_without_the_network_and_schema_libraries() -> None:
+    """``status``, ``history`` and ``snapshots`` never touch the network: starting the
+    command line must not import requests, python-tuf or jsonschema (a quarter of a
+    second of a cold start); the commands that need them import them when they run."""
+    heavy = ("requests", "urllib3", "truststore", "tuf", "jsonschema", "cryptography")
+    code = (
+        "import sys, updater.cli.main\n"
+        f"print(sorted(name for name in {heavy!r} if name in sys.modules))"
+    )
+    started = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert started.stdout.strip() == "[]", started.stdout

@@ -16,28 +16,19 @@ import random
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import requests
 from packaging.version import Version
 
 from updater.feed.choose import Only
-from updater.feed.fetch import NetworkLimits
+from updater.feed.limits import NetworkLimits
 from updater.install.transaction import Recovered, SnapshotInfo
 from updater.machine.config import MachineConfig, ProductConfig
 from updater.machine.history import HistoryEntry
 from updater.machine.preferences import Preferences
 from updater.machine.state import StateDir
 from updater.observer import Observer
-from updater.operations import (
-    checking,
-    handover,
-    owner,
-    reporting,
-    restoring,
-    status,
-    updating,
-)
-from updater.operations.checking import LAST_MANIFEST_FILE, PRESTASHOP_FILE
+from updater.operations import owner, status
 from updater.operations.context import ELEVATED_START_TIMEOUT, OperationContext, parse_version
 from updater.operations.results import (
     Activity,
@@ -49,15 +40,14 @@ from updater.operations.results import (
     StatusResult,
     UpdateResult,
 )
-from updater.operations.updating import INSTALLER_TIMEOUT
 from updater.platform import current as current_platform
 from updater.platform.base import Platform
 
+if TYPE_CHECKING:
+    import requests
+
 __all__ = [
     "ELEVATED_START_TIMEOUT",
-    "INSTALLER_TIMEOUT",
-    "LAST_MANIFEST_FILE",
-    "PRESTASHOP_FILE",
     "Activity",
     "CheckResult",
     "IfRunning",
@@ -156,6 +146,8 @@ class UpdaterService:
 
     def prestashop_version(self, product: ProductConfig) -> Version | None:
         """The shop's PrestaShop version, from the configuration (None when unknown)."""
+        from updater.operations import checking
+
         return checking.prestashop_version(self._context, product)
 
     # --------------------------------------------------------------------- check
@@ -172,7 +164,11 @@ class UpdaterService:
         if self.platform.needs_elevation(self.state.root):
             # The trusted metadata and the history are the administrators' to write: the
             # elevated updater checks, and this process reads what it found.
+            from updater.operations import handover
+
             return handover.ask_check(self._context, products)
+        from updater.operations import checking
+
         return checking.check(self._context, products, ignore_rollout=ignore_rollout)
 
     def poll(self, *, now: datetime | None = None, rng: random.Random | None = None) -> PollResult:
@@ -187,13 +183,19 @@ class UpdaterService:
             as :meth:`check` (after recording the failure in the schedule).
         """
         if self.platform.needs_elevation(self.state.root):
+            from updater.operations import handover
+
             return handover.ask_poll(self._context)
+        from updater.operations import checking
+
         return checking.poll(self._context, now=now, rng=rng)
 
     def cached_check(self, products: Sequence[str] | None = None) -> CheckResult | None:
         """What the last successful check found, worked out again for what is installed
         now, without the network: for showing at start-up. ``None`` when there is no
         check whose signatures still hold (for the channel in effect)."""
+        from updater.operations import checking
+
         return checking.cached_check(self._context, products)
 
     # --------------------------------------------------------------- preferences
@@ -235,6 +237,8 @@ class UpdaterService:
         Raises:
             StorageError: the zip cannot be written.
         """
+        from updater.operations import reporting
+
         return reporting.build_report(self._context, out)
 
     def send_report(self, bundle: Path) -> str:
@@ -245,6 +249,8 @@ class UpdaterService:
             ConfigError: no support address is configured.
             NetworkError: the upload failed.
         """
+        from updater.operations import reporting
+
         return reporting.send_report(self._context, bundle)
 
     # -------------------------------------------------------------------- update
@@ -276,7 +282,11 @@ class UpdaterService:
         product = self.config.product(product_id)
         target = parse_version(to_version) if to_version else None
         if not dry_run and self.platform.needs_elevation(product.install_dir):
+            from updater.operations import handover
+
             return handover.ask_update(self._context, product, target, if_running)
+        from updater.operations import updating
+
         return updating.update(
             self._context, product, target, only=only, if_running=if_running,
             wait_seconds=wait_seconds, ignore_rollout=ignore_rollout, dry_run=dry_run,
@@ -286,6 +296,8 @@ class UpdaterService:
 
     def snapshots(self, product_id: str) -> list[SnapshotInfo]:
         """The kept snapshots of a product, newest first."""
+        from updater.operations import restoring
+
         return restoring.snapshots(self._context, product_id)
 
     def restore(
@@ -308,7 +320,11 @@ class UpdaterService:
         """
         product = self.config.product(product_id)
         if self.platform.needs_elevation(product.install_dir):
+            from updater.operations import handover
+
             return handover.ask_restore(self._context, product, snapshot, if_running)
+        from updater.operations import restoring
+
         return restoring.restore(
             self._context, product, snapshot=snapshot, if_running=if_running,
             wait_seconds=wait_seconds,
@@ -322,6 +338,8 @@ class UpdaterService:
             BusyError: another update is in progress.
             ConfigError: unknown product, or ``keep`` below 1.
         """
+        from updater.operations import restoring
+
         return restoring.prune(self._context, product_id, keep)
 
     # ----------------------------------------------------------------- elevation
@@ -334,6 +352,8 @@ class UpdaterService:
         Raises:
             StorageError: the channel cannot be served (another process serves it).
         """
+        from updater.operations import handover
+
         return handover.apply_requests(self._context)
 
     # -------------------------------------------------------------------- status

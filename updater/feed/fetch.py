@@ -27,7 +27,6 @@ never would.
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import re
 import ssl
@@ -36,7 +35,6 @@ import urllib.parse
 import urllib.request
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -49,6 +47,7 @@ from tuf.api import exceptions as tuf_exceptions
 from tuf.ngclient import FetcherInterface
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from updater.feed.limits import DEFAULT_USER_AGENT, NetworkLimits
 from updater.feed.schedule import parse_retry_after
 from updater.i18n import _
 from updater.locations import HTTP_SCHEMES, redact_url
@@ -60,60 +59,6 @@ __all__ = [
     "describe_tls_error",
     "make_session",
 ]
-
-
-def _updater_version() -> str:
-    try:
-        return importlib.metadata.version("innovacommerce-updater")
-    except importlib.metadata.PackageNotFoundError:
-        return "dev"
-
-
-#: ``User-Agent`` sent with every request unless the limits say otherwise.
-DEFAULT_USER_AGENT = f"InnovaCommerce-Updater/{_updater_version()}"
-
-
-@dataclass(frozen=True)
-class NetworkLimits:
-    """Bounds on how long and how slowly the updater lets a server answer.
-
-    Attributes:
-        connect_timeout: Seconds allowed to open the TCP (and TLS) connection.
-        read_timeout: The longest silence, in seconds, allowed between two pieces of
-            data from the server (this includes waiting for the response headers).
-        min_bytes_per_second: Throughput floor for one transfer. A transfer whose
-            average speed since its request was sent falls below this, once
-            ``throughput_grace_seconds`` have passed, is abandoned. ``0`` disables the
-            floor.
-        throughput_grace_seconds: The floor only applies after this many seconds of
-            one transfer, so that slow starts and small files are not punished.
-        metadata_deadline_seconds: Total time allowed for one file fetched through
-            :class:`FeedFetcher` (TUF metadata, the manifest, a file list), however
-            steadily the server trickles it. Packages, which may be large, have the
-            throughput floor instead (:mod:`updater.feed.download`).
-        chunk_size: The most bytes read (and handed to python-tuf) at a time.
-        user_agent: ``User-Agent`` header for :func:`make_session`.
-    """
-
-    connect_timeout: float = 10.0
-    read_timeout: float = 30.0
-    min_bytes_per_second: int = 2048
-    throughput_grace_seconds: float = 10.0
-    metadata_deadline_seconds: float = 120.0
-    chunk_size: int = 65536
-    user_agent: str = DEFAULT_USER_AGENT
-
-    def __post_init__(self) -> None:
-        for name in ("connect_timeout", "read_timeout", "metadata_deadline_seconds"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"NetworkLimits.{name} must be positive")
-        if self.chunk_size <= 0:
-            raise ValueError("NetworkLimits.chunk_size must be positive")
-        if self.min_bytes_per_second < 0 or self.throughput_grace_seconds < 0:
-            raise ValueError(
-                "NetworkLimits.min_bytes_per_second and throughput_grace_seconds "
-                "must not be negative"
-            )
 
 
 class _SystemTrustAdapter(HTTPAdapter):

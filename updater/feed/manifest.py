@@ -13,21 +13,24 @@ with the JSON path of the offending field, never a ``KeyError``.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from updater.errors import ArchiveError, ManifestError
 from updater.i18n import _
 from updater.names import validate_entry_name
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 SCHEMA_VERSION = 1
 MANIFEST_MEDIA_TYPE = "application/vnd.innovacommerce.manifest+json"
@@ -349,9 +352,13 @@ def _json_path(error: ValidationError) -> str:
     return "".join(parts)
 
 
-_VALIDATOR = Draft202012Validator(
-    MANIFEST_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER
-)
+@functools.cache
+def _validator() -> Draft202012Validator:
+    """The schema's validator, built on first use: jsonschema takes a tenth of a second
+    to import, which commands that read no manifest (``status``) need not pay."""
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(MANIFEST_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def validate_document(document: Any) -> None:
@@ -360,7 +367,7 @@ def validate_document(document: Any) -> None:
     Raises:
         ManifestError: naming the first offending field (the deepest, most specific one).
     """
-    errors = sorted(_VALIDATOR.iter_errors(document), key=lambda e: e.path)
+    errors = sorted(_validator().iter_errors(document), key=lambda e: e.path)
     if not errors:
         return
     from jsonschema.exceptions import best_match

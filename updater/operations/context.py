@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import requests
 from packaging.version import InvalidVersion, Version
 
 from updater import __version__
 from updater.errors import ConfigError
-from updater.feed.fetch import NetworkLimits, make_session
+from updater.feed.limits import NetworkLimits
 from updater.i18n import _
 from updater.install.health import read_installed_version
 from updater.install.transaction import Entry, Recovered, recover
@@ -32,6 +32,9 @@ from updater.machine.state import StateDir
 from updater.observer import NullObserver, Observer
 from updater.platform import current as current_platform
 from updater.platform.base import Platform
+
+if TYPE_CHECKING:
+    import requests
 
 __all__ = [
     "ELEVATED_START_TIMEOUT",
@@ -81,6 +84,8 @@ class OperationContext:
     @property
     def session(self) -> requests.Session:
         if self._session is None:
+            from updater.feed.fetch import make_session  # requests: only when needed
+
             ca = str(self.config.feed.ca_bundle) if self.config.feed.ca_bundle else None
             self._session = make_session(ca_bundle=ca, user_agent=self.limits.user_agent)
         return self._session
