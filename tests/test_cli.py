@@ -6,12 +6,14 @@ as 194, 82 and 66 (Windows reports them whole)."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import tomllib
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
@@ -20,6 +22,7 @@ from typing import Any
 import pytest
 from packaging.version import Version
 
+import updater
 from tests.apps import install_app
 from tests.shopkit import REBOOT_CODE, Shop, package_path, publish_installer, write_config
 from tests.wine import not_under_wine
@@ -385,3 +388,18 @@ def test_the_command_line_starts_without_the_network_and_schema_libraries() -> N
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert started.stdout.strip() == "[]", started.stdout
+
+
+def test_the_version_is_the_one_pyproject_declares() -> None:
+    """``updater/_version.py`` is read instead of the package metadata (it is faster):
+    it must say what ``pyproject.toml`` and the installed metadata say."""
+    project = tomllib.loads(
+        (Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8")
+    )["project"]
+    assert updater.__version__ == project["version"]
+    assert updater.__version__ == importlib.metadata.version("innovacommerce-updater")
+    shown = subprocess.run(
+        [sys.executable, "-m", "updater.cli.main", "--version"],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    assert shown.stdout.strip() == f"innova-update {project['version']}"

@@ -19,11 +19,6 @@ sides; ``demo`` builds the built-in demo with it. A lower layer never imports a 
 (``tests/test_layers.py`` checks it).
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("innovacommerce-updater")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0+unknown"
+from updater._version import __version__
 
 __all__ = ["__version__"]
