@@ -61,17 +61,23 @@ def machine(tmp_path: Path) -> Machine:
     return make_machine(tmp_path)
 
 
-def begin(machine: Machine, observer: Any = None) -> UpdateTransaction:
+def begin(
+    machine: Machine,
+    observer: Any = None,
+    *,
+    versions: tuple[str, str] = ("1.0.0", "2.0.0"),
+    reason: str = "update to 2.0.0",
+) -> UpdateTransaction:
     return UpdateTransaction.begin(
         journal_dir=machine.journal_dir,
         snapshots_root=machine.snapshots,
         product="tpv",
         install_dir=machine.install_dir,
-        from_version="1.0.0",
-        to_version="2.0.0",
+        from_version=versions[0],
+        to_version=versions[1],
         data_paths=[machine.data_dir, machine.settings_file],
         observer=observer or NullObserver(),
-        reason="update to 2.0.0",
+        reason=reason,
     )
 
 
@@ -411,16 +417,8 @@ def updated(machine: Machine) -> None:
 
 
 def begin_restore(machine: Machine, observer: Any = None) -> UpdateTransaction:
-    return UpdateTransaction.begin(
-        journal_dir=machine.journal_dir,
-        snapshots_root=machine.snapshots,
-        product="tpv",
-        install_dir=machine.install_dir,
-        from_version="2.0.0",
-        to_version="1.0.0",
-        data_paths=[machine.data_dir, machine.settings_file],
-        observer=observer or NullObserver(),
-        reason="before restoring version 1.0.0",
+    return begin(
+        machine, observer, versions=("2.0.0", "1.0.0"), reason="before restoring version 1.0.0"
     )
 
 
