@@ -531,10 +531,3 @@ def _open_beneath(path: Path, flags: int) -> int:
     except BaseException:
         os.close(descriptor)
         raise
-
-
-def _is_link_at(name: str, folder: int) -> bool:
-    try:
-        return stat.S_ISLNK(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode)
-    except OSError:
-        return False
