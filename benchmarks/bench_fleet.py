@@ -658,8 +658,25 @@ def _seconds(moment: datetime | None) -> float:
     return (moment - EPOCH).total_seconds()
 
 
+def staged_offer(fleet: Fleet, machine: int, t: float, changes: Sequence[Change]) -> bool:
+    """Whether a check at ``t`` finds the release on offer in a staged rollout: the
+    rollout then in force is between 1 and 99 % and the machine's bucket is below it
+    (what :func:`updater.operations.checking.poll` passes to the schedule)."""
+    current = bisect.bisect_right([c.at for c in changes], t) - 1
+    if current < 0:
+        return False
+    rollout = changes[current].rollout
+    return 0 < rollout < 100 and fleet.buckets[machine] < rollout
+
+
 def simulate(
-    fleet: Fleet, policy: PollPolicy, *, days: int, failure_rate: float, seed: int
+    fleet: Fleet,
+    policy: PollPolicy,
+    *,
+    days: int,
+    failure_rate: float,
+    seed: int,
+    changes: Sequence[Change] = (),
 ) -> PollLog:
     """Run the fleet's schedule with ``policy`` until the end of day ``days - 1``.
 
@@ -667,7 +684,9 @@ def simulate(
     due while it is on is made, and fails (the shop's connection is down: nothing reaches
     the server) with probability ``failure_rate``; :func:`next_after_success` or
     :func:`next_after_failure` then schedule the next. A check due after the PC is
-    switched off waits for the next :func:`next_on_start`.
+    switched off waits for the next :func:`next_on_start`. A successful check that finds
+    the release of ``changes`` on offer in a staged rollout tells the schedule so
+    (``staged=True``), as the service does.
     """
     rng = random.Random(seed)
     end = days * DAY
@@ -708,7 +727,10 @@ def simulate(
                 log.machines.append(machine)
                 log.succeeded.append(ok)
             if ok:
-                states[machine] = next_after_success(states[machine], now, policy, rng)
+                staged = staged_offer(fleet, machine, t, changes)
+                states[machine] = next_after_success(
+                    states[machine], now, policy, rng, staged=staged
+                )
             else:
                 states[machine] = next_after_failure(states[machine], now, policy, rng)
         schedule(machine)
@@ -880,11 +902,13 @@ def report_measured(measured: Measured) -> str:
 
 @dataclass
 class Run:
-    """One schedule (the real policy or the baseline) and its two scenarios."""
+    """One schedule and its two scenarios (each simulated on its own: a staged offer
+    changes when the PCs that hold it check again)."""
 
     name: str
     policy: PollPolicy
-    log: PollLog
+    raised_log: PollLog
+    halted_log: PollLog
     raised: Outcome
     halted: Outcome
     seconds: float
@@ -909,15 +933,24 @@ def describe(policy: PollPolicy) -> str:
         minutes = delta.total_seconds() / MINUTE
         return f"{minutes / 60:g} h" if minutes >= 60 else f"{minutes:g} min"
 
+    staged = (
+        f"{span(policy.staged_interval)} ± {policy.jitter:.0%} while a staged release is on offer"
+        if policy.staged_interval < policy.interval
+        else "no faster checks while a staged release is on offer"
+    )
     return (
         f"interval {span(policy.interval)} ± {policy.jitter:.0%}, first check after a start "
         f"within {span(policy.initial_delay_max)}, backoff with full jitter from "
-        f"{span(policy.backoff_base)} to {span(policy.backoff_max)}"
+        f"{span(policy.backoff_base)} to {span(policy.backoff_max)}; {staged}"
     )
 
 
+def powered_through(sessions: Sequence[tuple[float, float]], start: float, stop: float) -> bool:
+    """Whether the PC was on during the whole of [``start``, ``stop``]."""
+    return any(on <= start and stop <= off for on, off in sessions)
+
+
 def report_fleet(runs: Sequence[Run], fleet: Fleet, args: argparse.Namespace) -> str:
-    policy_run, baseline_run = runs
     kinds = {kind: fleet.kinds.count(kind) for _share, kind in KINDS}
     lines = [
         f"(2) Simulated fleet: {fleet.size:,} machines ("
@@ -925,10 +958,10 @@ def report_fleet(runs: Sequence[Run], fleet: Fleet, args: argparse.Namespace) ->
         + f"; {sum(fleet.canary):,} of them one hour behind, in the Canaries); "
         f"{args.failure_rate:.1%} of checks fail (the shop's connection); day 0 "
         f"after a warm-up day, plus {args.days - 1} day(s) to follow laggards; seed {args.seed}.",
-        f"policy: PollPolicy() = {describe(runs[0].policy)}.",
-        f"baseline: {describe(runs[1].policy)}.",
-        f"Simulated in {policy_run.seconds:.1f} s (policy) and {baseline_run.seconds:.1f} s "
-        "(baseline).",
+        *(f"{run.name}: {describe(run.policy)}." for run in runs),
+        "Simulated in "
+        + ", ".join(f"{run.seconds:.1f} s ({run.name})" for run in runs)
+        + " (both scenarios).",
         "",
         f"Scenario A: {NEW_VERSION} published 09:00 at {FIRST_ROLLOUT} %, raised to 100 % at "
         "13:00. Day 0, per hour (requests and MB served; 1 MB = 10^6 bytes):",
@@ -951,7 +984,9 @@ def report_fleet(runs: Sequence[Run], fleet: Fleet, args: argparse.Namespace) ->
         ]
     )
     lines.append(
-        format_table(["hour", "policy req", "policy MB", "baseline req", "baseline MB"], rows)
+        format_table(
+            ["hour"] + [f"{run.name} {unit}" for run in runs for unit in ("req", "MB")], rows
+        )
     )
     lines.append("")
     peaks = []
@@ -1014,17 +1049,24 @@ def report_fleet(runs: Sequence[Run], fleet: Fleet, args: argparse.Namespace) ->
         f"Scenario B (halt at 11:00): machines offered {NEW_VERSION} before the halt reached "
         f"them ({in_bucket:,} machines have a bucket below {FIRST_ROLLOUT}); the time from "
         "each one's offer to its first check after the halt, and when the halt had reached "
-        "90 % and all of them (hours after 11:00):"
+        "90 %, 99 % and all of them (hours after 11:00); then, of those switched on from "
+        "11:00 to 12:00, the share the halt reached by 12:00:"
     )
     halt_rows = []
     for run in runs:
         offered = [
-            (at, run.halted.first_seen[1][m])
+            (m, at, run.halted.first_seen[1][m])
             for m, at in enumerate(run.halted.offered_at)
             if at != math.inf
         ]
-        exposure = sorted(seen - at for at, seen in offered)
-        halted_later = [seen for _at, seen in offered]
+        exposure = sorted(seen - at for _m, at, seen in offered)
+        halted_later = [seen for _m, _at, seen in offered]
+        powered = [
+            seen
+            for m, _at, seen in offered
+            if powered_through(fleet.sessions[m], HALT_AT, HALT_AT + HOUR)
+        ]
+        within_hour = sum(1 for seen in powered if seen <= HALT_AT + HOUR)
         halt_rows.append(
             [
                 run.name,
@@ -1032,7 +1074,10 @@ def report_fleet(runs: Sequence[Run], fleet: Fleet, args: argparse.Namespace) ->
                 f"{len(offered) / fleet.size:.2%}",
                 hours(exposure[len(exposure) // 2] / HOUR if exposure else None),
                 hours(reach(halted_later, HALT_AT, len(offered), 90)),
+                hours(reach(halted_later, HALT_AT, len(offered), 99)),
                 hours(reach(halted_later, HALT_AT, len(offered), 100)),
+                f"{within_hour:,} of {len(powered):,} = "
+                f"{within_hour / len(powered) if powered else 0:.1%}",
             ]
         )
     lines.append(
@@ -1043,7 +1088,9 @@ def report_fleet(runs: Sequence[Run], fleet: Fleet, args: argparse.Namespace) ->
                 "of fleet",
                 "median offer→halt",
                 "halt reached 90 %",
+                "99 %",
                 "all",
+                "switched on 11–12: reached by 12:00",
             ],
             halt_rows,
         )
@@ -1052,8 +1099,8 @@ def report_fleet(runs: Sequence[Run], fleet: Fleet, args: argparse.Namespace) ->
     for run in runs:
         outcome = run.raised
         lines.append(
-            f"{run.name}: {len(run.log.times):,} checks in {args.days} day(s) from "
-            f"{run.log.starts:,} PC starts: {outcome.failed:,} failed, "
+            f"{run.name}: {len(run.raised_log.times):,} checks in {args.days} day(s) from "
+            f"{run.raised_log.starts:,} PC starts: {outcome.failed:,} failed, "
             f"{outcome.unchanged:,} found nothing changed, full downloads "
             f"{outcome.downloads[0]:,} after 09:00 and {outcome.downloads[1]:,} after 13:00 "
             f"(scenario A); {sum(outcome.requests):,} requests, "
@@ -1130,22 +1177,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         Change(HALT_AT, "halt", 0, checks["halt"]),
     ]
     runs = []
+    usual = PollPolicy().interval
     for name, policy in (
         ("policy", PollPolicy()),
-        ("baseline", PollPolicy(jitter=0.0, initial_delay_max=timedelta(0))),
+        ("without staged checks", PollPolicy(staged_interval=usual)),
+        (
+            "baseline",
+            PollPolicy(jitter=0.0, initial_delay_max=timedelta(0), staged_interval=usual),
+        ),
     ):
         sim_started = time.perf_counter()
-        log = simulate(
-            fleet, policy, days=args.days, failure_rate=args.failure_rate, seed=args.seed + 1
-        )
+        logs = [
+            simulate(
+                fleet,
+                policy,
+                days=args.days,
+                failure_rate=args.failure_rate,
+                seed=args.seed + 1,
+                changes=changes,
+            )
+            for changes in (raised, halted)
+        ]
         seconds = time.perf_counter() - sim_started
         runs.append(
             Run(
                 name,
                 policy,
-                log,
-                play(log, fleet, raised, checks["unchanged"]),
-                play(log, fleet, halted, checks["unchanged"]),
+                logs[0],
+                logs[1],
+                play(logs[0], fleet, raised, checks["unchanged"]),
+                play(logs[1], fleet, halted, checks["unchanged"]),
                 seconds,
             )
         )

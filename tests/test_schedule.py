@@ -166,6 +166,26 @@ def test_success_records_the_check_and_resets_failures() -> None:
     assert delay(retry) <= POLICY.backoff_base
 
 
+def test_a_staged_offer_brings_the_next_check_within_the_staged_interval() -> None:
+    assert POLICY.staged_interval == timedelta(minutes=30)
+    low = delay(next_after_success(PollState(), NOW, POLICY, Lowest(), staged=True))
+    high = delay(next_after_success(PollState(), NOW, POLICY, Highest(), staged=True))
+    assert (low, high) == (timedelta(minutes=22.5), timedelta(minutes=37.5))
+    # Without a staged offer the usual interval holds.
+    assert delay(next_after_success(PollState(), NOW, POLICY, Lowest())) == timedelta(hours=4.5)
+
+
+def test_a_staged_interval_longer_than_the_interval_never_slows_the_checks() -> None:
+    policy = PollPolicy(interval=timedelta(minutes=20), staged_interval=timedelta(hours=2))
+    got = delay(next_after_success(PollState(), NOW, policy, Highest(), staged=True))
+    assert got == timedelta(minutes=25)
+
+
+def test_a_staged_interval_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="staged_interval"):
+        PollPolicy(staged_interval=timedelta(0))
+
+
 def test_success_never_schedules_below_the_minimum() -> None:
     tiny = PollPolicy(interval=timedelta(seconds=5))
     assert delay(next_after_success(PollState(), NOW, tiny, Random(3))) == MIN_DELAY

@@ -13,6 +13,7 @@ from pathlib import Path
 from random import Random
 
 import pytest
+from packaging.version import Version
 
 from tests import disks
 from tests.apps import install_app
@@ -38,6 +39,7 @@ from updater.errors import (
     RolledBackError,
     UpdaterError,
 )
+from updater.feed.choose import rollout_bucket
 from updater.feed.fetch import NetworkLimits
 from updater.feed.schedule import PollState, PollStore
 from updater.install.transaction import pending_journals
@@ -403,6 +405,28 @@ def test_poll_checks_only_when_due_and_schedules_the_next_with_jitter(shop: Shop
     assert timedelta(hours=4.5) <= polled.next_check - later <= timedelta(hours=7.5)
     assert not shop.service.poll(now=later + timedelta(minutes=5)).due
     assert store.load().consecutive_failures == 0
+
+
+def test_a_staged_offer_is_checked_again_within_the_hour_so_a_halt_reaches_it(
+    shop: Shop,
+) -> None:
+    store = PollStore.in_state_dir(shop.service.state.root)
+    bucket = rollout_bucket(shop.service.state.machine_id(), "tpv", Version("1.0.1"))
+    shop.publish("1.0.1", rollout_percent=bucket + 1)  # this PC is in the first stage
+    now = datetime.now(UTC)
+    store.save(PollState(next_check=now - timedelta(minutes=1)))
+    offered = shop.service.poll(now=now, rng=Random(4))
+    assert offered.check is not None and offered.check.choices[0].offer is not None
+    assert offered.next_check is not None
+    assert timedelta(minutes=22.5) <= offered.next_check - now <= timedelta(minutes=37.5)
+
+    shop.feed.repo.set_release("tpv", "1.0.1", rollout_percent=0)  # the publisher halts it
+    shop.feed.repo.publish(shop.feed.keyring)
+    later = offered.next_check + timedelta(seconds=1)
+    halted = shop.service.poll(now=later, rng=Random(5))
+    assert halted.check is not None and halted.check.choices[0].offer is None
+    assert halted.next_check is not None
+    assert timedelta(hours=4.5) <= halted.next_check - later <= timedelta(hours=7.5)
 
 
 def test_poll_backs_off_after_a_failure_and_honours_retry_after(shop: Shop) -> None:

@@ -341,9 +341,15 @@ def poll(
     if result.offline:
         state = next_after_failure(state, now, policy, rng)
     else:
-        state = next_after_success(state, now, policy, rng)
+        state = next_after_success(state, now, policy, rng, staged=_staged_offer(result))
     store.save(state)
     return PollResult(True, state.next_check, result)
+
+
+def _staged_offer(result: CheckResult) -> bool:
+    """Whether the check offers a release whose rollout is still staged (below 100 %):
+    the publisher may halt it, so the schedule comes back sooner."""
+    return any(c.offer is not None and c.offer.rollout_percent < 100 for c in result.choices)
 
 
 def cached_check(
