@@ -298,6 +298,25 @@ class Client:
         with self._feed() as feed:
             feed.refresh()
 
+    def warm_check(self, *, known_valid: bool) -> Manifest:
+        """A check when nothing changed, as the service makes it: the metadata cache of
+        the previous checks (only the timestamp and the root probe go over the wire),
+        the manifest from the target cache, and ``known_valid`` when its SHA-256 is that
+        of the last check (``updater.operations.checking.verified_manifest``)."""
+        session = make_session(user_agent=DEFAULT_USER_AGENT)
+        try:
+            feed = TrustedFeed(
+                base_url=self.base_url,
+                cache_dir=self.cache_parent / "warm",
+                trusted_root=self.trusted_root,
+                fetcher=FeedFetcher(session, NetworkLimits()),
+            )
+            data = feed.manifest_bytes(CHANNEL)
+            hashlib.sha256(data).hexdigest()  # the service compares it with the last check's
+            return parse_manifest(data, expected_channel=CHANNEL, known_valid=known_valid)
+        finally:
+            session.close()
+
 
 def plain_download(url: str) -> bytes:
     response = requests.get(url, timeout=30)
@@ -392,12 +411,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         expected = len(PRODUCTS) * VERSIONS_PER_PRODUCT
         if releases != expected or release_count(parse_manifest(data)) != expected:
             raise RuntimeError(f"the manifest holds {releases} releases, not {expected}")
+        if release_count(client.warm_check(known_valid=False)) != expected:
+            raise RuntimeError("the warm check does not read the whole manifest")
         if plain_download(manifest_url) != data:
             raise RuntimeError(f"{manifest_url} does not serve the manifest's bytes")
 
         cases = [
             (f"(a)  full check: refresh() + manifest('{CHANNEL}')", client.full_check),
             ("(b1) TrustedFeed.refresh() only", client.refresh),
+            (
+                "(d)  nothing changed: warm cache, bytes known valid",
+                lambda: client.warm_check(known_valid=True),
+            ),
+            (
+                "(d1)   the same with the schema (before 2026-12-07)",
+                lambda: client.warm_check(known_valid=False),
+            ),
+            (
+                "(d2) parse_manifest(bytes, known_valid=True): model only",
+                lambda: parse_manifest(data, known_valid=True),
+            ),
             ("(b2) parse_manifest(bytes): schema + model", lambda: parse_manifest(data)),
             (
                 "(b3)   of which schema: validate_document(json.loads)",

@@ -21,6 +21,7 @@ from updater.feed.manifest import (
     Manifest,
     ReleaseKind,
     ZipPackage,
+    _validator,
     default_kind,
     parse_manifest,
     schema_json,
@@ -485,8 +486,10 @@ def test_unknown_schema_version_asks_to_update_the_updater(found: int) -> None:
     assert caught.value.hint == "Update InnovaCommerce Updater to a newer version."
 
 
-def test_any_field_broken_or_removed_gives_only_manifest_errors() -> None:
-    """Wrong values or missing fields anywhere give ManifestError, never KeyError or TypeError."""
+@pytest.mark.parametrize("known_valid", [False, True], ids=["validated", "known-valid"])
+def test_any_field_broken_or_removed_gives_only_manifest_errors(known_valid: bool) -> None:
+    """Wrong values or missing fields anywhere give ManifestError, never KeyError or
+    TypeError; also when the caller wrongly claims the bytes passed the schema before."""
     base = encode(load_example())
     document = json.loads(base)
     wrong_values: list[Any] = [None, True, -1, 1.5, "x", [], {}]
@@ -514,7 +517,7 @@ def test_any_field_broken_or_removed_gives_only_manifest_errors() -> None:
                 continue
             node[path[-1]] = wrong
             try:
-                parse_manifest(encode(broken), expected_channel="stable")
+                parse_manifest(encode(broken), expected_channel="stable", known_valid=known_valid)
             except ManifestError:
                 checked += 1
             # Some replacements are still valid (an empty silent_args, a string "x" in
@@ -525,10 +528,25 @@ def test_any_field_broken_or_removed_gives_only_manifest_errors() -> None:
             node = node[key]
         del node[path[-1]]
         try:
-            parse_manifest(encode(broken), expected_channel="stable")
+            parse_manifest(encode(broken), expected_channel="stable", known_valid=known_valid)
         except ManifestError:
             checked += 1
     assert checked > len(paths)
+
+
+def test_bytes_known_valid_skip_the_schema_but_not_the_values() -> None:
+    """What ``known_valid`` saves is the JSON Schema; the values are still parsed."""
+    document = minimal("1.0.0")
+    document["products"]["tpv"]["surprise"] = True  # only the schema forbids this
+    data = encode(document)
+    with pytest.raises(ManifestError, match="surprise"):
+        parse_manifest(data, expected_channel="stable")
+    used = _validator.cache_info()
+    assert parse_manifest(data, expected_channel="stable", known_valid=True).product("tpv")
+    assert _validator.cache_info() == used  # the validator was not asked
+    document["products"]["tpv"]["releases"][0]["version"] = "not a version"
+    with pytest.raises(ManifestError, match="not a version"):
+        parse_manifest(encode(document), known_valid=True)
 
 
 def test_deeply_nested_json_is_a_manifest_error() -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -41,6 +42,7 @@ from updater.errors import (
 )
 from updater.feed.choose import rollout_bucket
 from updater.feed.fetch import NetworkLimits
+from updater.feed.manifest import _validator
 from updater.feed.schedule import PollState, PollStore
 from updater.install.transaction import pending_journals
 from updater.machine.config import load_config
@@ -321,6 +323,37 @@ def test_unreachable_feed_shows_the_last_verified_check(shop: Shop, tmp_path: Pa
     kept.write_bytes(kept.read_bytes().replace(b"1.0.1", b"9.9.9"))
     with pytest.raises(NetworkError):
         UpdaterService(load_config(config)).check()
+
+
+def test_a_check_validates_the_manifest_only_when_its_bytes_changed(shop: Shop) -> None:
+    """The JSON Schema (most of a large feed's check) runs once per manifest a PC sees."""
+    shop.publish("1.0.1")
+    kept = shop.service.state.root / "last-manifest.json"
+
+    def validations() -> int:
+        info = _validator.cache_info()
+        return info.hits + info.misses
+
+    before = validations()
+    shop.service.check()
+    assert validations() == before + 1
+    written = kept.stat().st_mtime_ns, kept.stat().st_ino
+    again = UpdaterService(shop.service.config).check()  # a new process would do the same
+    assert again.choices[0].offer is not None and str(again.choices[0].offer.version) == "1.0.1"
+    assert validations() == before + 1
+    assert (kept.stat().st_mtime_ns, kept.stat().st_ino) == written  # not written again
+    shop.publish("1.0.2")  # (the publisher validates too, in this process)
+    before = validations()
+    newer = shop.service.check()
+    assert newer.choices[0].offer is not None and str(newer.choices[0].offer.version) == "1.0.2"
+    assert validations() == before + 1
+    # Bytes that differ from what the last check kept are never taken as validated.
+    last = shop.service.state.root / "last-check.json"
+    record = json.loads(last.read_text())
+    record["manifest_sha256"] = "0" * 64
+    last.write_text(json.dumps(record))
+    shop.service.check()
+    assert validations() == before + 2
 
 
 # --- a shop on a bad network: every fault leaves the install untouched, then it works ---

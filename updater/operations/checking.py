@@ -100,39 +100,63 @@ def verified_manifest(ctx: OperationContext) -> tuple[TrustedFeed, Manifest]:
     """
     failures: list[FeedError] = []
     channel = ctx.config.feed.channel
+    last = load_last_check(ctx.state.root / LAST_CHECK_FILE)
     for url in ctx.config.feed.urls:
         feed = _feed(ctx, url)
         try:
             data = feed.manifest_bytes(channel)
-            manifest = parse_manifest(data, expected_channel=channel)
+            digest = hashlib.sha256(data).hexdigest()
+            seen = last is not None and (last.channel, last.manifest_sha256) == (channel, digest)
+            manifest = parse_manifest(data, expected_channel=channel, known_valid=seen)
         except FeedError as exc:
             failures.append(exc)
             continue
-        _remember(ctx, feed, data, manifest)
+        _remember(ctx, feed, data, digest, manifest, kept=seen)
         return feed, manifest
     serious = [f for f in failures if not isinstance(f, NetworkError)]
     raise (serious or failures)[0]
 
 
-def _remember(ctx: OperationContext, feed: TrustedFeed, data: bytes, manifest: Manifest) -> None:
-    """Keep the verified manifest and until when its signatures hold (offline view)."""
+def _remember(
+    ctx: OperationContext,
+    feed: TrustedFeed,
+    data: bytes,
+    digest: str,
+    manifest: Manifest,
+    *,
+    kept: bool,
+) -> None:
+    """Keep the verified manifest and until when its signatures hold (offline view).
+
+    The last check's SHA-256 also tells the next check that these bytes passed the
+    schema here (``parse_manifest(known_valid=True)``). ``kept``: the same bytes are
+    already kept, only the time of the check and the expiry are written again."""
     until = feed.trusted_until()
     if until is None:
         return
     try:
-        write_atomic(ctx.state.root / LAST_MANIFEST_FILE, data)
+        if not kept or _kept_digest(ctx) != digest:
+            write_atomic(ctx.state.root / LAST_MANIFEST_FILE, data)
         save_last_check(
             ctx.state.root / LAST_CHECK_FILE,
             LastCheck(
                 checked_at=datetime.now(UTC),
                 channel=manifest.channel,
-                manifest_sha256=hashlib.sha256(data).hexdigest(),
+                manifest_sha256=digest,
                 expires=until,
                 summary={},
             ),
         )
     except (OSError, UpdaterError):
         pass  # the offline view is a convenience: never fail a check for it
+
+
+def _kept_digest(ctx: OperationContext) -> str | None:
+    """The SHA-256 of the kept manifest's bytes, or None when there are none."""
+    try:
+        return hashlib.sha256((ctx.state.root / LAST_MANIFEST_FILE).read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def _offline_manifest(ctx: OperationContext) -> tuple[Manifest, datetime] | None:
@@ -148,7 +172,7 @@ def _offline_manifest(ctx: OperationContext) -> tuple[Manifest, datetime] | None
         return None
     if hashlib.sha256(data).hexdigest() != last.manifest_sha256:
         return None
-    return parse_manifest(data, expected_channel=last.channel), last.checked_at
+    return parse_manifest(data, expected_channel=last.channel, known_valid=True), last.checked_at
 
 
 def last_verified_manifest(ctx: OperationContext) -> Manifest | None:
@@ -161,7 +185,7 @@ def last_verified_manifest(ctx: OperationContext) -> Manifest | None:
         data = (ctx.state.root / LAST_MANIFEST_FILE).read_bytes()
         if hashlib.sha256(data).hexdigest() != last.manifest_sha256:
             return None
-        return parse_manifest(data, expected_channel=last.channel)
+        return parse_manifest(data, expected_channel=last.channel, known_valid=True)
     except (OSError, UpdaterError):
         return None
 
