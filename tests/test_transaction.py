@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -448,6 +449,68 @@ def test_a_restore_moves_the_saved_program_into_place_and_the_snapshot_gives_it_
     assert undo.version == "2.0.0" and not saved.path.exists()
     assert tree(undo.path / "program") == machine.new_tree
     assert machine.leftovers() == []
+
+
+# --- the next snapshot takes the list of what the updater installed by a stat pass ------
+
+
+def snapshot_list(snapshot: SnapshotInfo) -> dict[str, str]:
+    record = json.loads((snapshot.path / "snapshot.json").read_text())
+    return {item["path"]: item["sha256"] for item in record["program"]["files"]}
+
+
+def test_what_an_update_installed_is_remembered_and_listed_without_reading_it(
+    machine: Machine,
+) -> None:
+    updated(machine)
+    installed = json.loads((machine.snapshots / "tpv" / "installed.json").read_text())
+    assert installed["version"] == "2.0.0"
+    assert FileList.from_json(json.dumps(installed["list"]).encode()) == machine.file_list
+    # Change a file's bytes but keep its size and modification time: only a read
+    # would see it, and the snapshot of 2.0.0 taken by the restore does not read.
+    victim = next(p for p in sorted(machine.install_dir.rglob("*")) if p.is_file())
+    before = victim.stat()
+    victim.write_bytes(bytes(b ^ 0xFF for b in victim.read_bytes()))
+    os.utime(victim, ns=(before.st_atime_ns, before.st_mtime_ns))
+    [saved] = list_snapshots(machine.snapshots, "tpv")
+    restore_all(begin_restore(machine), saved)
+    [undo] = list_snapshots(machine.snapshots, "tpv")
+    listed = {e.path: e.sha256 for e in machine.file_list.files}
+    assert snapshot_list(undo) == listed  # the remembered list, not a hash of the folder
+    # The restore remembers what it put in place in turn.
+    after = json.loads((machine.snapshots / "tpv" / "installed.json").read_text())
+    assert after["version"] == "1.0.0"
+
+
+def test_a_program_file_touched_since_the_update_makes_the_snapshot_hash_the_folder(
+    machine: Machine,
+) -> None:
+    updated(machine)
+    victim = next(p for p in sorted(machine.install_dir.rglob("*")) if p.is_file())
+    victim.write_bytes(bytes(b ^ 0xFF for b in victim.read_bytes()))  # a new mtime
+    os.utime(victim, ns=(victim.stat().st_atime_ns, victim.stat().st_mtime_ns + 10**9))
+    [saved] = list_snapshots(machine.snapshots, "tpv")
+    restore_all(begin_restore(machine), saved)
+    [undo] = list_snapshots(machine.snapshots, "tpv")
+    relative = victim.relative_to(machine.install_dir).as_posix()
+    got = snapshot_list(undo)
+    assert got[relative] == hashlib.sha256(victim_bytes(undo, relative)).hexdigest()
+    assert got[relative] != {e.path: e.sha256 for e in machine.file_list.files}[relative]
+
+
+def test_a_file_added_to_the_program_makes_the_snapshot_hash_the_folder(
+    machine: Machine,
+) -> None:
+    updated(machine)
+    (machine.install_dir / "extra.log").write_bytes(b"written by the program")
+    [saved] = list_snapshots(machine.snapshots, "tpv")
+    restore_all(begin_restore(machine), saved)
+    [undo] = list_snapshots(machine.snapshots, "tpv")
+    assert snapshot_list(undo)["extra.log"] == hashlib.sha256(b"written by the program").hexdigest()
+
+
+def victim_bytes(snapshot: SnapshotInfo, relative: str) -> bytes:
+    return (snapshot.path / "program" / relative).read_bytes()
 
 
 def test_a_damaged_saved_program_is_refused_before_anything_moves(machine: Machine) -> None:

@@ -21,7 +21,9 @@ private modules, which are
   paths and snapshots (pruning too), and that write ``snapshot.json``;
 - ``_steps``: :class:`UpdateTransaction`, the steps in order;
 - ``_recovery``: the end of a transaction (commit finished, or everything undone),
-  shared by a live rollback and :func:`recover`.
+  shared by a live rollback and :func:`recover`;
+- ``_installed``: ``installed.json``, the list of what a committed transaction put in
+  place, so that the next snapshot lists an untouched program by a stat pass.
 
 Reading snapshots and the trees they save is :mod:`updater.install.snapshots`, which
 changes nothing; the names of it that were imported from here before it existed are

@@ -47,6 +47,7 @@ from updater.install.transaction._files import (
     restore_data_path,
     write_record,
 )
+from updater.install.transaction._installed import Stamps, forget, recall, remember, stamp
 from updater.install.transaction._journal import ENDS, Entry, Journal, Plan, new_id
 from updater.install.transaction._recovery import finish_commit, undo
 from updater.observer import Observer, Step
@@ -75,6 +76,9 @@ class UpdateTransaction:
         self._done: list[Entry] = [Entry.BEGIN]
         #: The kept snapshot whose program a restore moved into its staging place.
         self._taken: Path | None = None
+        #: The proven list of the staged program and its files' sizes and times, for
+        #: ``installed.json`` at the commit (see ``_installed``).
+        self._installed: tuple[FileList, Stamps] | None = None
 
     @classmethod
     def begin(
@@ -132,7 +136,8 @@ class UpdateTransaction:
         self._stage_with(
             lambda progress: extract_zip(
                 package, self.plan.staging_dir, expected, progress=progress
-            )
+            ),
+            expected,
         )
 
     def stage_delta(self, delta: Path, expected: FileList) -> None:
@@ -151,10 +156,13 @@ class UpdateTransaction:
         self._stage_with(
             lambda progress: build_from_delta(
                 delta, self.plan.install_dir, self.plan.staging_dir, expected, progress=progress
-            )
+            ),
+            expected,
         )
 
-    def _stage_with(self, build: Callable[[Callable[[int, int], None]], None]) -> None:
+    def _stage_with(
+        self, build: Callable[[Callable[[int, int], None]], None], expected: FileList
+    ) -> None:
         """Run ``build`` (which makes the staging folder, reporting its progress), then
         record the stage; a full disk or a refused write becomes a :class:`StorageError`."""
         self._expect(Entry.BEGIN)
@@ -168,8 +176,14 @@ class UpdateTransaction:
                 raise _io_error(cause, _("extracting the update")) from exc
             raise
         self._platform.fsync_dir(self.plan.install_dir.parent)
+        self._remember_staged(expected)
         self.journal.write(Entry.STAGED)
         self._done.append(Entry.STAGED)
+
+    def _remember_staged(self, expected: FileList) -> None:
+        """Note the staged files' sizes and times while they are exactly ``expected``."""
+        stamps = stamp(self.plan.staging_dir, expected)
+        self._installed = None if stamps is None else (expected, stamps)
 
     def stage_installer(self, installer: Path) -> None:
         """Record the (verified) installer package to run; installers change the program
@@ -227,6 +241,7 @@ class UpdateTransaction:
                 remove(self.plan.staging_dir)
             raise _io_error(exc, _("preparing the saved version")) from exc
         self._platform.fsync_dir(self.plan.install_dir.parent)
+        self._remember_staged(expected)
         self.journal.write(Entry.STAGED, source=str(source.path))
         self._done.append(Entry.STAGED)
 
@@ -266,7 +281,11 @@ class UpdateTransaction:
                         "list": None if copied is None else json.loads(copied.to_json()),
                     }
                 )
-            program = describe_tree(plan.install_dir, progress=meter.absolute())
+            program = recall(plan.snapshot_dir.parent, plan.from_version, plan.install_dir)
+            if program is None:
+                program = describe_tree(plan.install_dir, progress=meter.absolute())
+            else:  # what the last update or restore put there, untouched since
+                meter.add(program.installed_size)
             record.program = json.loads(program.to_json())
             if plan.method == "installer" or plan.old_dir != plan.snapshot_dir / "program":
                 # An installer changes the folder in place, and another volume cannot
@@ -385,6 +404,11 @@ class UpdateTransaction:
         self._observer.step(self.plan.product, Step.COMMIT)
         finish_commit(self.plan, self.journal, self._platform, taken=self._taken)
         self._done.append(Entry.COMMITTED)
+        folder = self.plan.snapshot_dir.parent
+        if self._installed is None:  # an installer changed the folder in place
+            forget(folder)
+        else:
+            remember(folder, self.plan.to_version, *self._installed)
 
     def abort_or_roll_back(self) -> Entry:
         """Undo whatever this transaction did; returns ABORTED or ROLLED_BACK.
