@@ -9,13 +9,21 @@ the data set's format stay the same. A real nginx on 127.0.0.1 (``tests.nginx``:
     outside the timed part, so that no sample pays for another's write-back):
 
     (a)  ``download_target`` (what the updater does: ``raw.read1`` chunks of
-         ``NetworkLimits.chunk_size``, SHA-256, the partial's sidecar, ``fsync``,
-         rename, ``fsync`` of the folder);
+         ``NetworkLimits.chunk_size``, SHA-256 in a second thread, ``fdatasync`` every
+         8 MiB in a third, the partial's sidecar, ``fsync``, rename, ``fsync`` of the
+         folder);
     (b1) baseline: ``curl -s -o file URL``;
     (b2) the same followed by one ``fsync`` of the file (a durable ``curl``);
+    (b3) the baseline of issue 17: ``curl -s -o``, then ``sha256sum file`` (a real
+         subprocess, its output checked), then ``fsync``: a durable, verified ``curl``;
+         ``download_target``'s throughput as a multiple of this one's is the headline
+         ratio ("× durable curl + sha256sum", goal ≥ 0.95);
     (c1) a plain ``requests`` streaming loop, ``iter_content`` → ``write``, no hash;
-    (c2)–(c4) the same loop rebuilt step by step towards (a), to separate its costs:
-         ``raw.read1`` chunks instead of ``iter_content``, + SHA-256, + ``fsync``;
+    (c2)–(c6) the same loop rebuilt step by step towards (a), to separate its costs:
+         ``raw.read1`` chunks instead of ``iter_content``, + SHA-256 (in the same
+         thread), + ``fsync``; then the SHA-256 moved to ``download.py``'s hash thread
+         (``updater.feed._background.HashThread``), + its background write-back
+         (``WriteBack``);
 
 (2) resume after a cut at 50 %: ``download_target`` with a :class:`CancelToken` that
     is cancelled once half the file is on disk, by its progress callback or, as
@@ -71,6 +79,7 @@ from benchmarks import (
 )
 from tests.nginx import AccessEntry, NginxServer, nginx_server
 from updater.errors import CancelledError
+from updater.feed._background import HashThread, WriteBack
 from updater.feed.download import CancelToken, DownloadProgress, download_target
 from updater.feed.fetch import DEFAULT_USER_AGENT, NetworkLimits, make_session
 
@@ -219,6 +228,19 @@ def run_curl(url: str, dest: Path, *, durable: bool) -> None:
             os.close(fd)
 
 
+def run_curl_sha256sum(url: str, dest: Path, sha256: str) -> None:
+    """Issue 17's baseline: ``curl -s -o``, ``sha256sum`` (checked), ``fsync``."""
+    subprocess.run(["curl", "-s", "-o", str(dest), url], check=True)
+    done = subprocess.run(["sha256sum", str(dest)], check=True, capture_output=True, text=True)
+    if done.stdout.split(" ", 1)[0] != sha256:
+        raise RuntimeError(f"sha256sum: unexpected output {done.stdout!r}")
+    fd = os.open(dest, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def run_requests(
     session: requests.Session,
     url: str,
@@ -227,25 +249,41 @@ def run_requests(
     read1: bool = False,
     hashed: bool = False,
     durable: bool = False,
+    threaded: bool = False,
+    write_back: bool = False,
 ) -> None:
-    """The plain loop (``iter_content``), or rebuilt towards ``download_target``."""
+    """The plain loop (``iter_content``), or rebuilt towards ``download_target``:
+    ``threaded`` hashes in ``download.py``'s hash thread, ``write_back`` adds its
+    background ``fdatasync`` (both with ``read1``, ``hashed`` and ``durable``)."""
     digest = hashlib.sha256() if hashed else None
     with (
         session.get(url, stream=True, timeout=30, headers={"Accept-Encoding": "identity"}) as r,
         dest.open("wb") as out,
+        contextlib.ExitStack() as stack,
     ):
         r.raise_for_status()
+        hasher: HashThread | hashlib._Hash | None = digest
+        if threaded and digest is not None:
+            hasher = stack.enter_context(contextlib.closing(HashThread(digest)))
+        writeback = None
+        if write_back:
+            writeback = stack.enter_context(contextlib.closing(WriteBack(out.fileno())))
         if read1:
             raw: Any = r.raw
+            done = 0
             while chunk := raw.read1(CHUNK, decode_content=False):
-                if digest is not None:
-                    digest.update(chunk)
                 out.write(chunk)
+                if hasher is not None:
+                    hasher.update(chunk)
+                if writeback is not None:
+                    done += len(chunk)
+                    writeback.wrote(done)
         else:
             for chunk in r.iter_content(CHUNK):
-                if digest is not None:
-                    digest.update(chunk)
+                if hasher is not None:
+                    hasher.update(chunk)
                 out.write(chunk)
+        stack.close()  # the hash thread has seen every chunk; no write-back under way
         if durable:
             out.flush()
             os.fsync(out.fileno())
@@ -507,7 +545,7 @@ def nginx_version() -> str:
 
 def report_throughput(series: Sequence[Series], blob: Blob, warmup: int) -> str:
     by_key = {entry.name.split(" ", 1)[0]: entry for entry in series}
-    curl = by_key["(b1)"]
+    curl, verified = by_key["(b1)"], by_key["(b3)"]
     rows = [
         [
             entry.name,
@@ -524,7 +562,8 @@ def report_throughput(series: Sequence[Series], blob: Blob, warmup: int) -> str:
         rows,
     )
     ours, durable = by_key["(a)"], by_key["(b2)"]
-    c1, c2, c3, c4 = (by_key[f"(c{i})"].median for i in range(1, 5))
+    c1, c2, c3, c4, c5, c6 = (by_key[f"(c{i})"].median for i in range(1, 7))
+    ratio = verified.median / ours.median
     lines = [
         f"File: {mib(blob.size)} MiB of random bytes ({blob.name}), "
         f"{len(series[0].samples)} repetitions after {warmup} warm-up round(s), "
@@ -532,13 +571,18 @@ def report_throughput(series: Sequence[Series], blob: Blob, warmup: int) -> str:
         "",
         table,
         "",
-        f"download_target vs curl: {curl.median / ours.median:.2f}x curl's throughput "
-        f"(median); vs curl + fsync: {durable.median / ours.median:.2f}x",
+        f"download_target: {ratio:.2f}x durable curl + sha256sum (throughput, median; "
+        f"goal >= 0.95: {'MET' if ratio >= 0.95 else 'NOT MET'})",
+        f"  vs curl: {curl.median / ours.median:.2f}x curl's throughput; "
+        f"vs curl + fsync: {durable.median / ours.median:.2f}x; "
+        f"sha256sum's step in (b3): {(verified.median - durable.median) * 1000:+.0f} ms",
         "Steps from the plain loop (c1) towards download_target (differences of medians, noisy):",
-        f"  iter_content -> read1:  {(c2 - c1) * 1000:+.0f} ms",
-        f"  + SHA-256:              {(c3 - c2) * 1000:+.0f} ms",
-        f"  + fsync:                {(c4 - c3) * 1000:+.0f} ms",
-        f"  the rest of (a):        {(ours.median - c4) * 1000:+.0f} ms "
+        f"  iter_content -> read1:    {(c2 - c1) * 1000:+.0f} ms",
+        f"  + SHA-256:                {(c3 - c2) * 1000:+.0f} ms",
+        f"  + fsync:                  {(c4 - c3) * 1000:+.0f} ms",
+        f"  SHA-256 in a thread:      {(c5 - c4) * 1000:+.0f} ms",
+        f"  + background write-back:  {(c6 - c5) * 1000:+.0f} ms",
+        f"  the rest of (a):          {(ours.median - c6) * 1000:+.0f} ms "
         "(sidecar, checks, progress, rename, second fsync)",
     ]
     return "\n".join(lines)
@@ -687,11 +731,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         stack.callback(plain.close)
         cases: list[tuple[str, Callable[[Path], object]]] = [
             (
-                "(a)  download_target (read1, SHA-256, fsync)",
+                "(a)  download_target (read1, SHA-256 thread, write-back, fsync)",
                 lambda dest: run_download_target(ours, url, dest, blob),
             ),
             ("(b1) baseline: curl -s -o", lambda dest: run_curl(url, dest, durable=False)),
             ("(b2) curl -s -o + fsync", lambda dest: run_curl(url, dest, durable=True)),
+            (
+                "(b3) curl -s -o + sha256sum + fsync",
+                lambda dest: run_curl_sha256sum(url, dest, blob.sha256),
+            ),
             ("(c1) requests iter_content -> write", lambda dest: run_requests(plain, url, dest)),
             (
                 "(c2) requests raw.read1 -> write",
@@ -704,6 +752,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             (
                 "(c4)   + SHA-256 + fsync",
                 lambda dest: run_requests(plain, url, dest, read1=True, hashed=True, durable=True),
+            ),
+            (
+                "(c5) (c4), SHA-256 in a thread",
+                lambda dest: run_requests(
+                    plain, url, dest, read1=True, hashed=True, durable=True, threaded=True
+                ),
+            ),
+            (
+                "(c6)   + background write-back",
+                lambda dest: run_requests(
+                    plain,
+                    url,
+                    dest,
+                    read1=True,
+                    hashed=True,
+                    durable=True,
+                    threaded=True,
+                    write_back=True,
+                ),
             ),
         ]
         series = measure_throughput(cases, work, blob, repeat=args.repeat, warmup=1)

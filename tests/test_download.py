@@ -28,7 +28,10 @@ from updater.errors import (
     IntegrityError,
     NetworkError,
     SlowRetrievalError,
+    StorageError,
 )
+from updater.feed import _background
+from updater.feed._background import HashThread, WriteBack
 from updater.feed.download import (
     CancelToken,
     DownloadProgress,
@@ -87,6 +90,11 @@ def _write_partial(dest: Path, package: Package, content: bytes, etag: str | Non
 
 def _nothing_left(dest: Path) -> bool:
     return not dest.exists() and not _partial(dest).exists() and not _sidecar(dest).exists()
+
+
+def _workers() -> list[str]:
+    """The download's own threads still running (updater.feed._background names them)."""
+    return sorted(t.name for t in threading.enumerate() if t.name.startswith("download-"))
 
 
 def _download(
@@ -278,6 +286,7 @@ def test_stall_mid_body_is_slow_retrieval_and_keeps_the_partial(
     limits = NetworkLimits(connect_timeout=5, read_timeout=0.5, min_bytes_per_second=0)
     with pytest.raises(SlowRetrievalError, match="stopped sending data"):
         _download(session, small, faulty.url, dest, limits=limits)
+    assert _workers() == []
     assert _partial(dest).read_bytes() == small.data[:half]
     assert _sidecar(dest).exists() and not dest.exists()
 
@@ -311,6 +320,7 @@ def test_connection_closed_early_keeps_the_partial_and_a_retry_finishes(
     with pytest.raises(NetworkError, match="interrupted") as caught:
         _download(session, small, faulty.url, dest)
     assert not isinstance(caught.value, SlowRetrievalError | HTTPStatusError)
+    assert _workers() == []
     assert _partial(dest).read_bytes() == small.data[:half]
     faulty.clear_overrides()
     # FeedServer ignores Range and answers 200: the download starts over and ends right.
@@ -351,7 +361,7 @@ def test_endless_body_is_refused_without_writing_more_than_signed(
     with pytest.raises(IntegrityError, match="larger than the publisher signed"):
         _download(session, small, faulty.url, dest, progress=watch)
     assert sizes and max(sizes) <= small.length
-    assert _nothing_left(dest)
+    assert _nothing_left(dest) and _workers() == []
 
 
 def test_bigger_announced_length_is_refused(
@@ -437,6 +447,160 @@ def test_file_url_copies_and_verifies(
     assert _nothing_left(other)
 
 
+# --- the hash and write-back threads -------------------------------------------------------
+
+
+def test_one_corrupted_byte_on_the_wire_is_an_integrity_error(
+    nginx: NginxServer, big: Package, session: requests.Session, tmp_path: Path
+) -> None:
+    """The byte goes through the hash thread, far from the ends of the file."""
+    damaged = bytearray(big.data)
+    damaged[big.length // 2 + 12_345] ^= 0x01
+    big.path.write_bytes(bytes(damaged))
+    dest = tmp_path / "tpv.zip"
+    with pytest.raises(
+        IntegrityError, match=r"tpv-2\.0\.0\.zip is not the one the publisher signed"
+    ):
+        _download(session, big, nginx.url, dest)
+    assert _nothing_left(dest) and _workers() == []
+
+
+def test_cancelled_download_keeps_what_was_written_and_resumes_from_there(
+    nginx: NginxServer, big: Package, session: requests.Session, tmp_path: Path
+) -> None:
+    token = CancelToken()
+    seen: list[list[str]] = []
+
+    def cut(report: DownloadProgress) -> None:  # the first report comes after one chunk
+        seen.append(_workers())
+        token.cancel()
+
+    dest = tmp_path / "tpv.zip"
+    with pytest.raises(CancelledError):
+        _download(session, big, nginx.url, dest, progress=cut, cancel=token)
+    assert "download-sha256" in seen[0]  # the hash ran in its thread, now joined
+    assert _workers() == []
+    kept = _partial(dest).read_bytes()
+    assert 0 < len(kept) < big.length and kept == big.data[: len(kept)]
+    _download(session, big, nginx.url, dest)
+    assert dest.read_bytes() == big.data and _workers() == []
+    entry = nginx.requests(at_least=2)[-1]
+    assert (entry.status, entry.range, entry.bytes) == (
+        206,
+        f"bytes={len(kept)}-",
+        big.length - len(kept),
+    )
+
+
+def test_threads_are_joined_when_the_progress_callback_raises(
+    faulty: FeedServer, small: Package, session: requests.Session, tmp_path: Path
+) -> None:
+    class StopError(Exception):
+        pass
+
+    def stop(report: DownloadProgress) -> None:
+        raise StopError
+
+    dest = tmp_path / "tpv.zip"
+    with pytest.raises(StopError):
+        _download(session, small, faulty.url, dest, progress=stop)
+    assert _workers() == []
+    kept = _partial(dest).read_bytes()
+    assert 0 < len(kept) < small.length and kept == small.data[: len(kept)]
+
+
+def test_hash_thread_keeps_the_order_and_holds_a_bounded_number_of_chunks() -> None:
+    release = threading.Event()
+    digest = hashlib.sha256()
+
+    class Slow:
+        def update(self, data: bytes, /) -> None:
+            release.wait()
+            digest.update(data)
+
+    hasher = HashThread(Slow(), batch=10_000, max_pending=2)  # batches of two chunks
+    chunks = [bytes([i]) * 5000 for i in range(20)]
+    given: list[bytes] = []
+
+    def produce() -> None:
+        for chunk in chunks:
+            hasher.update(chunk)
+            given.append(chunk)
+
+    producer = threading.Thread(target=produce, daemon=True)
+    producer.start()
+    time.sleep(0.3)
+    try:
+        # One batch being hashed, two waiting, one being filled: the producer waits.
+        assert len(given) <= 2 * 4
+    finally:
+        release.set()
+        producer.join(5)
+        hasher.close()
+    assert not producer.is_alive() and _workers() == []
+    assert digest.hexdigest() == hashlib.sha256(b"".join(chunks)).hexdigest()
+    hasher.close()  # idempotent
+    with pytest.raises(RuntimeError):
+        hasher.update(b"late")
+
+
+def test_hash_thread_failure_reaches_close_and_never_blocks_the_writer() -> None:
+    class Broken:
+        def update(self, data: bytes, /) -> None:
+            raise MemoryError
+
+    hasher = HashThread(Broken(), max_pending=1)
+
+    def produce() -> None:
+        for _ in range(20):
+            hasher.update(b"x" * 4096)  # blocks for ever if the thread stopped reading
+
+    producer = threading.Thread(target=produce, daemon=True)
+    producer.start()
+    producer.join(5)
+    assert not producer.is_alive()
+    with pytest.raises(MemoryError):
+        hasher.close()
+    assert _workers() == []
+
+
+def test_write_back_syncs_in_its_thread_every_few_bytes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    calls: list[tuple[int, str]] = []
+    monkeypatch.setattr(
+        _background, "_fdatasync", lambda fd: calls.append((fd, threading.current_thread().name))
+    )
+    with (tmp_path / "file").open("wb") as handle:
+        fd = handle.fileno()
+        writeback = WriteBack(fd, start=100, every=1000)
+        try:
+            writeback.wrote(1099)  # 999 new bytes: not yet
+            time.sleep(0.1)
+            assert calls == []
+            writeback.wrote(1100)
+            deadline = time.monotonic() + 5
+            while not calls and time.monotonic() < deadline:
+                time.sleep(0.01)
+        finally:
+            writeback.close()
+        writeback.close()  # idempotent
+    assert calls == [(fd, "download-sync")]
+    assert _workers() == []
+
+
+def test_write_back_without_fdatasync_starts_no_thread(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Windows and macOS: the final fsync writes everything, as before."""
+    monkeypatch.setattr(_background, "_fdatasync", None)
+    with (tmp_path / "file").open("wb") as handle:
+        writeback = WriteBack(handle.fileno(), every=1)
+        assert _workers() == []
+        writeback.wrote(1 << 30)
+        writeback.close()
+
+
 def test_target_url_is_the_consistent_snapshot_name() -> None:
     sha = "ab" * 32
     assert (
@@ -444,3 +608,22 @@ def test_target_url_is_the_consistent_snapshot_name() -> None:
         == f"https://h/feed/targets/packages/tpv/1.1.0/{sha}.tpv.zip"
     )
     assert target_url("file:///f/targets/", "a.json", sha) == f"file:///f/targets/{sha}.a.json"
+
+
+def test_a_partial_shorter_on_disk_than_received_is_never_renamed(tmp_path: Path) -> None:
+    """If the last buffered bytes never reached the file (a flush that failed while
+    leaving), the hash of what was received matches but the file does not: refused."""
+    from updater.feed.download import _Partial
+
+    body = os.urandom(200_000)
+    dest = tmp_path / "tpv.zip"
+    part = _Partial(dest, length=len(body), sha256=hashlib.sha256(body).hexdigest(), what="x")
+    part.prepare()
+    with part.open() as write:
+        write(body)
+    assert part.matches()
+    with part.path.open("r+b") as handle:
+        handle.truncate(len(body) - 1)  # what a lost last write leaves
+    with pytest.raises(StorageError):
+        part.finish()
+    assert not dest.exists()

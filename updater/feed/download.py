@@ -2,8 +2,8 @@
 
 Packages are large (up to a few hundred megabytes) and shops often sit behind slow or
 flaky connections, so :func:`download_target` streams a package straight to disk,
-hashing it on the way, and continues an interrupted download where it stopped instead
-of starting again.
+hashing it on the way (in a second thread, :mod:`updater.feed._background`), and
+continues an interrupted download where it stopped instead of starting again.
 
 Trust decisions stay python-tuf's. This module does not decide what a package should
 be: the caller passes the ``length`` and ``sha256`` of python-tuf's verified
@@ -50,6 +50,7 @@ hashing, limits and progress reports; an interrupted copy also resumes.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import http.client
 import json
@@ -60,6 +61,7 @@ import time
 import urllib.parse
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,6 +79,7 @@ from updater.errors import (
     SlowRetrievalError,
     StorageError,
 )
+from updater.feed._background import HashThread, WriteBack
 from updater.feed.fetch import (
     NetworkLimits,
     _file_url_to_path,
@@ -99,7 +102,6 @@ __all__ = [
 _PROGRESS_INTERVAL = 0.1
 #: The rate in :class:`DownloadProgress` is measured over this many recent seconds.
 _RATE_WINDOW = 3.0
-_HASH_CHUNK = 1 << 20
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _CONTENT_RANGE = re.compile(r"\s*bytes\s+(\d+)-(\d+)/(\d+)\s*", re.IGNORECASE)
 
@@ -499,7 +501,7 @@ def _stream(
     """Copy the body into the partial, at most up to ``part.length`` bytes in all."""
     shown = part.what
     received = 0
-    with part.open() as out:
+    with part.open() as write:
         while part.done < part.length:
             if cancel is not None and cancel.cancelled:
                 raise _cancelled()
@@ -511,7 +513,7 @@ def _stream(
                         done=part.done, total=part.length
                     ),
                 )
-            part.write(out, chunk)
+            write(chunk)
             received += len(chunk)
             elapsed = time.monotonic() - started
             too_slow = too_slow_message(limits, received, elapsed, shown)
@@ -574,9 +576,8 @@ class _Partial:
             self.validator = modified
         try:
             with self.path.open("rb") as handle:
-                while block := handle.read(_HASH_CHUNK):
-                    self._hash.update(block)
-                    self.done += len(block)
+                self._hash = hashlib.file_digest(handle, "sha256")
+                self.done = handle.tell()
         except OSError as e:
             raise self._storage_error(e) from e
 
@@ -609,42 +610,41 @@ class _Partial:
         }
         temporary = self.sidecar.with_name(self.sidecar.name + ".tmp")
         try:
-            with self.path.open("wb"):
-                pass
+            self.path.write_bytes(b"")
             temporary.write_text(json.dumps(info), encoding="utf-8")
             temporary.replace(self.sidecar)
         except OSError as e:
             raise self._storage_error(e) from e
 
     @contextlib.contextmanager
-    def open(self) -> Iterator[BinaryIO]:
-        """The partial opened for appending at ``done``; flushed to disk when left."""
+    def open(self) -> Iterator[Callable[[bytes], None]]:
+        """A function appending to the partial at ``done``. Chunks are hashed in a second
+        thread and written back to the disk in a third (:mod:`._background`); on leaving,
+        on every path, both are joined (the hash is complete) and the file is fsynced."""
         try:
             handle = self.path.open("r+b") if self.path.exists() else self.path.open("w+b")
             handle.seek(self.done)
             handle.truncate()
         except OSError as e:
             raise self._storage_error(e) from e
-        try:
-            yield handle
-        finally:
-            try:
-                handle.flush()
-                os.fsync(handle.fileno())
-            except OSError:
-                pass  # a kept partial is checked again by the final hash anyway
-            finally:
-                handle.close()
+        with contextlib.ExitStack() as stack:  # every exit runs, in reverse order
+            stack.callback(handle.close)
+            stack.callback(_flush_to_disk, handle)
+            writeback = stack.enter_context(closing(WriteBack(handle.fileno(), start=self.done)))
+            hasher = stack.enter_context(closing(HashThread(self._hash)))
 
-    def write(self, handle: BinaryIO, chunk: bytes) -> None:
-        if self.done + len(chunk) > self.length:  # the readers never ask for more
-            raise AssertionError("more bytes than signed were about to be written")
-        try:
-            handle.write(chunk)
-        except OSError as e:
-            raise self._storage_error(e) from e
-        self._hash.update(chunk)
-        self.done += len(chunk)
+            def write(chunk: bytes) -> None:
+                if self.done + len(chunk) > self.length:  # the readers never ask for more
+                    raise AssertionError("more bytes than signed were about to be written")
+                try:
+                    handle.write(chunk)
+                except OSError as e:
+                    raise self._storage_error(e) from e
+                hasher.update(chunk)
+                self.done += len(chunk)
+                writeback.wrote(self.done)
+
+            yield write
 
     # -- the end ------------------------------------------------------------------------
 
@@ -657,8 +657,11 @@ class _Partial:
             self.discard()
             raise self.integrity_error(larger=False)
         try:
-            with self.path.open("rb+") as handle:
+            with self.path.open("rb+") as handle:  # a failed last flush left it short?
+                short = os.fstat(handle.fileno()).st_size != self.length
                 os.fsync(handle.fileno())
+            if short:
+                raise OSError(errno.EIO, "the file on disk is shorter than what was received")
             self.path.replace(self.dest)
         except OSError as e:
             raise self._storage_error(e) from e
@@ -752,10 +755,8 @@ def _is_verified(dest: Path, length: int, sha256: str) -> bool:
     try:
         if not dest.is_file() or dest.stat().st_size != length:
             return False
-        digest = hashlib.sha256()
         with dest.open("rb") as handle:
-            while block := handle.read(_HASH_CHUNK):
-                digest.update(block)
+            digest = hashlib.file_digest(handle, "sha256")
     except OSError:
         return False
     return digest.hexdigest() == sha256
@@ -780,6 +781,12 @@ def _cancelled() -> CancelledError:
     return CancelledError(_("The update was cancelled; nothing was changed."))
 
 
+def _flush_to_disk(handle: BinaryIO) -> None:
+    with contextlib.suppress(OSError):  # a kept partial is hashed again when resumed
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
 def _fsync_folder(folder: Path) -> None:
     """Make a rename in ``folder`` durable (POSIX; Windows cannot open folders)."""
     try:
@@ -787,8 +794,7 @@ def _fsync_folder(folder: Path) -> None:
     except OSError:
         return
     try:
-        os.fsync(fd)
-    except OSError:
-        pass
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
     finally:
         os.close(fd)
