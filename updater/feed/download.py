@@ -661,7 +661,7 @@ class _Partial:
                 short = os.fstat(handle.fileno()).st_size != self.length
                 os.fsync(handle.fileno())
             if short:
-                raise OSError(errno.EIO, "the file on disk is shorter than what was received")
+                raise OSError(errno.EIO, _("the file on disk is shorter than what was received"))
             self.path.replace(self.dest)
         except OSError as e:
             raise self._storage_error(e) from e
