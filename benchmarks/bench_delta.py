@@ -19,13 +19,16 @@ In one run it reports:
     (:func:`updater.install.delta.build_from_delta`, every file verified and fsynced) against a
     full install's staging (:func:`updater.install.archive.extract_zip` of the full package,
     the same checks and fsyncs) and against ``bsdiff4.patch`` of the tar (the peer's
-    client, which then still has to unpack the tar);
-(d) the per-file codec choice: for the files that changed, zstd's patch-from (level
-    19, long-distance matching) against ``bsdiff4`` per file, single process: total
-    patch bytes and time.
+    client, which then still has to unpack the tar): time (5 rounds, interleaved), and
+    memory, each in a new process: the peak RSS above the RSS before the call, and
+    tracemalloc's peak (a second run);
+(d) the per-file codec choice: for the files that changed, zstd's patch-from at level 19
+    and at level 1 (the old file as the frame's prefix, long-distance matching) and
+    ``bsdiff4`` per file, single process: total patch bytes and time; then the choice by
+    size the publisher makes, and the one it made before (both codecs on every file).
 
 Run ``python -m benchmarks.bench_delta`` (``--help`` for the options). It needs the
-network the first time (two wheels, 145 MB); it takes about 5 minutes on 2 cores, 1.5 of
+network the first time (two wheels, 145 MB); it takes about 5 minutes on 2 cores, 2 of
 them for the peer's diff.
 """
 
@@ -34,12 +37,14 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
 import threading
 import time
 import zipfile
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -49,6 +54,8 @@ from benchmarks import DATA_DIR, format_table, print_machine_once
 
 DEFAULT_PACKAGE = "PySide6-Essentials"
 DEFAULT_OLD, DEFAULT_NEW = "6.8.0.1", "6.8.0.2"
+#: Rounds of the client's timing (c), interleaved.
+ROUNDS = 5
 
 
 # --- data ---------------------------------------------------------------------------------
@@ -139,7 +146,36 @@ from updater.publish.delta import make_delta
 stats = make_delta(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), product="p",
                    from_version="1", to_version="2", level=int(sys.argv[4]),
                    workers=int(sys.argv[5]))
-print(stats.same, stats.patched, stats.full, stats.renamed)
+print(stats.same, stats.patched, stats.full, stats.renamed, stats.patch_bytes,
+      stats.stream_bytes)
+"""
+
+#: One client run in a new process: its wall time, and the peak RSS above the RSS before
+#: the call (Linux: VmHWM after clear_refs) or, with "trace", tracemalloc's peak instead.
+CLIENT_RUN = """
+import shutil, sys, time, tracemalloc
+from pathlib import Path
+from benchmarks import current_rss, peak_rss, reset_peak_rss
+from updater.install.archive import extract_zip
+from updater.install.delta import build_from_delta
+from updater.publish.pack import inspect_zip
+how, package, base, dest, new_zip, mode = sys.argv[1:7]
+expected = inspect_zip(Path(new_zip))
+dest = Path(dest)
+if how == "delta":
+    run = lambda: build_from_delta(Path(package), Path(base), dest, expected)
+else:
+    run = lambda: extract_zip(Path(package), dest, expected)
+if mode == "trace":
+    tracemalloc.start()
+before = current_rss()
+reset_peak_rss()
+started = time.perf_counter()
+run()
+elapsed = time.perf_counter() - started
+peak = tracemalloc.get_traced_memory()[1] if mode == "trace" else peak_rss() - before
+shutil.rmtree(dest)
+print(elapsed, peak)
 """
 
 BSDIFF_TAR = """
@@ -182,10 +218,16 @@ def fresh(path: Path) -> Path:
 
 
 def codec_comparison(old_zip: Path, new_zip: Path) -> list[list[str]]:
-    """zstd patch-from against bsdiff4, per changed file, one process."""
+    """zstd patch-from (level 19 and the fast level) and bsdiff4, per changed file, one
+    process; then what the publisher keeps by size, now and before."""
     import bsdiff4
 
-    from updater.install.delta import make_patch
+    from updater.publish.delta import (
+        BSDIFF_MAX_SIZE,
+        FAST_LEVEL,
+        STRONG_MAX_SIZE,
+        make_prefix_patch,
+    )
 
     with zipfile.ZipFile(old_zip) as old, zipfile.ZipFile(new_zip) as new:
         pairs = []
@@ -196,19 +238,55 @@ def codec_comparison(old_zip: Path, new_zip: Path) -> list[list[str]]:
             before, after = old.read(info.filename), new.read(info)
             if before != after:
                 pairs.append((before, after))
+    codecs: dict[str, Callable[[bytes, bytes], bytes]] = {
+        "zstd-19 patch-from": lambda a, b: make_prefix_patch(a, b, 19),
+        f"zstd-{FAST_LEVEL} patch-from (old file as prefix)": (
+            lambda a, b: make_prefix_patch(a, b, 19, fast=True)
+        ),
+        "bsdiff4": lambda a, b: bytes(bsdiff4.diff(a, b)),
+    }
+    measured: dict[str, list[tuple[int, float]]] = {}
     rows = []
-    for name, codec in (
-        ("zstd-19 patch-from (ours)", make_patch),
-        ("bsdiff4 per file", bsdiff4.diff),
-    ):
-        total = 0
-        started = time.perf_counter()
+    for name, codec in codecs.items():
+        results = measured[name] = []
         for before, after in pairs:
-            total += len(codec(before, after))
-        rows.append(
-            [name, str(len(pairs)), f"{total / 1e6:.2f}", f"{time.perf_counter() - started:.1f}"]
-        )
+            started = time.perf_counter()
+            size = len(codec(before, after))
+            results.append((size, time.perf_counter() - started))
+        rows.append([
+            name + ", every file", str(len(pairs)), f"{sum(r[0] for r in results) / 1e6:.3f}",
+            f"{sum(r[1] for r in results):.1f}",
+        ])  # fmt: skip
+    strong, fast, bsdiff = measured.values()
+    now_bytes = now_time = then_bytes = then_time = 0.0
+    for index, (before, after) in enumerate(pairs):
+        size = max(len(before), len(after))
+        tried = [strong[index] if size <= STRONG_MAX_SIZE else fast[index]]
+        if size <= BSDIFF_MAX_SIZE:
+            tried.append(bsdiff[index])
+        now_bytes += min(r[0] for r in tried)
+        now_time += sum(r[1] for r in tried)
+        then_bytes += min(strong[index][0], bsdiff[index][0])
+        then_time += strong[index][1] + bsdiff[index][1]
+    rows.append([
+        f"ours: zstd-19 to {STRONG_MAX_SIZE // 2**20} MiB, zstd-{FAST_LEVEL} above; "
+        f"bsdiff4 too to {BSDIFF_MAX_SIZE // 2**20} MiB; smaller kept",
+        str(len(pairs)), f"{now_bytes / 1e6:.3f}", f"{now_time:.1f}",
+    ])  # fmt: skip
+    rows.append([
+        "before: zstd-19 and bsdiff4 on every file, smaller kept", str(len(pairs)),
+        f"{then_bytes / 1e6:.3f}", f"{then_time:.1f}",
+    ])  # fmt: skip
     return rows
+
+
+def client_memory(how: str, package: Path, base: Path, dest: Path, new_zip: Path, mode: str) -> int:
+    """The memory of one run of the client in a new process (see CLIENT_RUN), in bytes:
+    ``rss``, the peak RSS above the RSS before the call; ``trace``, tracemalloc's peak."""
+    _wall, _peak, output = run_child(
+        CLIENT_RUN, how, str(package), str(base), str(fresh(dest)), str(new_zip), mode
+    )
+    return int(output.split()[1])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -222,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print_machine_once()
     from updater.install.archive import extract_zip
-    from updater.install.delta import build_from_delta
+    from updater.install.delta import build_from_delta, read_plan
     from updater.publish.pack import inspect_zip
 
     work = DATA_DIR / "delta" / f"{args.package}-{args.old}-{args.new}"
@@ -241,7 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         MAKE_DELTA, str(paths["old_zip"]), str(paths["new_zip"]), str(delta),
         str(args.level), str(args.workers),
     )  # fmt: skip
-    same, patched, full, renamed = counts.split()
+    same, patched, full, renamed, patch_bytes, stream_bytes = counts.split()
+    codecs = Counter(f.codec for f in read_plan(delta).files if f.op == "patch")
 
     peer_rows: list[list[str]] = []
     peer_size = None
@@ -281,7 +360,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_table(["what", "bytes", "of full", "s at 10 Mbit/s"], rows))
 
     print(f"\n(b) generation ({args.workers} worker(s), zstd level {args.level}); "
-          f"files: {same} same, {patched} patched, {full} whole, {renamed} renamed")  # fmt: skip
+          f"files: {same} same, {patched} patched ({codecs['zstd']} zstd, "
+          f"{codecs['bsdiff']} bsdiff4), {full} whole, {renamed} renamed; patches "
+          f"{int(patch_bytes):,} B, {int(stream_bytes):,} B once compressed together")  # fmt: skip
     print(format_table(
         ["how", "patch MB", "wall s", "peak RSS MiB"],
         [["make_delta (ours)", f"{delta.stat().st_size / 1e6:.2f}", f"{gen_time:.1f}",
@@ -293,29 +374,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         extract_zip(paths["old_zip"], base, old_list, durable=False)
     subprocess.run(["sync"], check=False)
     apply_times, full_times = [], []
-    for _ in range(3):
-        apply_times.append(timed(lambda: build_from_delta(
-            delta, base, fresh(work / "staged-delta"), new_list)))  # fmt: skip
+    staged_delta, staged_full = work / "staged-delta", work / "staged-full"
+    for _ in range(ROUNDS):
+        # The last round's tree is removed (and that synced) before the clock starts.
+        fresh(staged_delta)
         subprocess.run(["sync"], check=False)
-        full_times.append(timed(lambda: extract_zip(
-            paths["new_zip"], fresh(work / "staged-full"), new_list)))  # fmt: skip
+        apply_times.append(timed(lambda: build_from_delta(delta, base, staged_delta, new_list)))
+        fresh(staged_full)
         subprocess.run(["sync"], check=False)
+        full_times.append(timed(lambda: extract_zip(paths["new_zip"], staged_full, new_list)))
+    staged = work / "staged-memory"
+    memory = {
+        how: [
+            client_memory(how, package, base, staged, paths["new_zip"], mode) / 2**20
+            for mode in ("rss", "trace")
+        ]
+        for how, package in (("delta", delta), ("full", paths["new_zip"]))
+    }
     client_rows = [
-        ["rebuild from delta (ours, verified, fsynced)", f"{min(apply_times):.1f}",
-         f"{sorted(apply_times)[1]:.1f}"],
-        ["full install staging: extract_zip (verified, fsynced)", f"{min(full_times):.1f}",
-         f"{sorted(full_times)[1]:.1f}"],
+        ["rebuild from delta (ours, verified, fsynced)", f"{min(apply_times):.2f}",
+         f"{statistics.median(apply_times):.2f}", *(f"{m:.0f}" for m in memory["delta"])],
+        ["full install staging: extract_zip (verified, fsynced)", f"{min(full_times):.2f}",
+         f"{statistics.median(full_times):.2f}", *(f"{m:.0f}" for m in memory["full"])],
     ]  # fmt: skip
     if peer_apply is not None:
         client_rows.append(["bsdiff4 patch of the tar (peer, before unpacking it)",
-                            f"{peer_apply:.1f}", "-"])  # fmt: skip
-    print("\n(c) the client: making the new version's files (3 rounds)")
-    print(format_table(["how", "min s", "median s"], client_rows))
-    for leftover in ("staged-delta", "staged-full"):
+                            f"{peer_apply:.2f}", "-", "-", "-"])  # fmt: skip
+    print(
+        f"\n(c) the client: making the new version's files ({ROUNDS} rounds; memory in a "
+        "new process each: peak RSS above the RSS before the call, tracemalloc's peak)"
+    )
+    print(format_table(
+        ["how", "min s", "median s", "RSS MiB", "traced MiB"], client_rows
+    ))  # fmt: skip
+    for leftover in ("staged-delta", "staged-full", "staged-memory"):
         fresh(work / leftover)
 
     print("\n(d) per-file codec, on the files whose content changed (one process)")
-    print(format_table(["codec", "files", "patch MB", "s"], codec_comparison(
+    print(format_table(["codec", "files", "patches MB", "s"], codec_comparison(
         paths["old_zip"], paths["new_zip"])))  # fmt: skip
     return 0
 

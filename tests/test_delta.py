@@ -6,6 +6,8 @@ whole service against a real feed on 127.0.0.1."""
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import os
 import random
 import re
@@ -13,11 +15,13 @@ import shutil
 import stat
 import subprocess
 import sys
+import tracemalloc
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from tests.enginekit import tree
 from tests.shopkit import Shop, make_tpv
@@ -25,6 +29,7 @@ from updater.errors import IntegrityError
 from updater.install.archive import extract_zip, verify_tree
 from updater.install.delta import (
     PATCHES_NAME,
+    PLAN_NAME,
     DeltaBaseError,
     apply_patch,
     build_from_delta,
@@ -35,7 +40,7 @@ from updater.install.delta import (
 )
 from updater.machine.history import Operation
 from updater.platform import current as current_platform
-from updater.publish.delta import make_delta, match_predecessors, name_stem
+from updater.publish.delta import make_delta, make_prefix_patch, match_predecessors, name_stem
 from updater.publish.pack import inspect_zip, pack_directory
 from updater.publish.repository import ReleaseSpec
 
@@ -201,6 +206,211 @@ def test_a_tampered_delta_member_is_refused(
     with pytest.raises(IntegrityError):
         build_from_delta(tampered, base, tmp_path / "rebuilt", inspect_zip(new_zip))
     assert not (tmp_path / "rebuilt").exists()
+
+
+def code_like(seed: int, records: int, shift: int = 0) -> bytes:
+    """Machine code in miniature: an opcode and a 32-bit address per record; ``shift``
+    moves every address, as relinking a program does (bsdiff's case, not zstd's)."""
+    rng = random.Random(seed)
+    return b"".join(
+        rng.randbytes(4) + (rng.randrange(2**31) + shift).to_bytes(4, "little")
+        for _ in range(records)
+    )
+
+
+def rewrite_member(delta: Path, out: Path, name: str, data: bytes) -> Path:
+    """A copy of the zip ``delta`` with member ``name`` replaced by ``data``."""
+    with zipfile.ZipFile(delta) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info, data if info.filename == name else src.read(info))
+    return out
+
+
+def raw_patches(delta: Path) -> bytes:
+    with zipfile.ZipFile(delta) as zf:
+        return zstandard.ZstdDecompressor().decompress(zf.read(PATCHES_NAME))
+
+
+def test_the_fast_level_finds_the_old_file_as_a_prefix() -> None:
+    old = noise(1, 3_000_000)
+    new = edited(old, 2)
+    fast = make_prefix_patch(old, new, 19, fast=True)
+    assert len(fast) < len(new) // 200
+    assert apply_patch(old, fast, len(new)) == new  # the client's decoder, unchanged
+    # The same level with the old file as a dictionary finds next to nothing: the
+    # reason the publisher gives it to zstd as a prefix.
+    assert len(make_patch(old, new, 1)) > 100 * len(fast)
+
+
+def test_the_patches_are_stored_largest_file_first_whatever_the_workers(
+    packages: tuple[Path, Path, Path, Path], tmp_path: Path
+) -> None:
+    _old, _new, old_zip, new_zip = packages
+    made = []
+    for workers in (1, 2):
+        delta = tmp_path / f"delta-{workers}.zip"
+        make_delta(
+            old_zip, new_zip, delta, product="tpv", from_version="1", to_version="2",
+            workers=workers,
+        )  # fmt: skip
+        with zipfile.ZipFile(delta) as zf:
+            stream = zf.read(PATCHES_NAME)
+        patches = sorted(
+            (f for f in read_plan(delta).files if f.op == "patch"), key=lambda f: f.offset
+        )
+        made.append((stream, patches))
+    assert made[0] == made[1]  # the same bytes, however the workers' results came
+    sizes = {e.path: e.size for e in inspect_zip(new_zip).files}
+    assert [sizes[f.path] for f in made[0][1]] == sorted(
+        (sizes[f.path] for f in made[0][1]), reverse=True
+    )
+    assert made[0][1][0].path == "bin/app.dll"
+
+
+def test_bsdiff_is_tried_only_up_to_the_size_bound(tmp_path: Path) -> None:
+    old, new = tmp_path / "v1", tmp_path / "v2"
+    for root, shift in ((old, 0), (new, 0x1234)):
+        (root / "bin").mkdir(parents=True)
+        (root / "bin" / "core.dll").write_bytes(code_like(1, 40_000, shift))
+    pack_directory(old, tmp_path / "v1.zip")
+    pack_directory(new, tmp_path / "v2.zip")
+    size = (new / "bin" / "core.dll").stat().st_size
+    codecs = {}
+    for bound in (size, size - 1):
+        delta = tmp_path / f"delta-{bound}.zip"
+        make_delta(
+            tmp_path / "v1.zip", tmp_path / "v2.zip", delta, product="tpv",
+            from_version="1", to_version="2", workers=1, bsdiff_max_size=bound,
+        )  # fmt: skip
+        [item] = [f for f in read_plan(delta).files if f.path == "bin/core.dll"]
+        codecs[bound] = (item.codec, item.length)
+        base = extract_tree(tmp_path / "v1.zip", tmp_path / f"installed-{bound}")
+        rebuilt = tmp_path / f"rebuilt-{bound}"
+        build_from_delta(delta, base, rebuilt, inspect_zip(tmp_path / "v2.zip"))
+        assert tree(rebuilt) == tree(new)
+    (within, within_size), (above, above_size) = codecs[size], codecs[size - 1]
+    assert (within, above) == ("bsdiff", "zstd")
+    assert within_size * 3 < above_size  # why bsdiff is worth its memory on code
+
+
+def test_rebuilding_streams_every_file(tmp_path: Path) -> None:
+    """A copied file is never whole in memory, nor is a patched one beyond its base and
+    zstd's window: the peak is bounded by the largest patched file, not the program."""
+    mib = 2**20
+    old, new = tmp_path / "v1", tmp_path / "v2"
+    old.mkdir()
+    (old / "big.dat").write_bytes(noise(1, 24 * mib))
+    (old / "changed.dll").write_bytes(noise(2, 4 * mib))
+    shutil.copytree(old, new)
+    (new / "changed.dll").write_bytes(edited((old / "changed.dll").read_bytes(), 3))
+    (new / "added.dat").write_bytes(noise(4, 2 * mib) * 4)  # no predecessor: whole
+    pack_directory(old, tmp_path / "v1.zip")
+    pack_directory(new, tmp_path / "v2.zip")
+    delta = tmp_path / "delta.zip"
+    stats = make_delta(
+        tmp_path / "v1.zip", tmp_path / "v2.zip", delta, product="tpv", from_version="1",
+        to_version="2", level=3, workers=1, bsdiff_max_size=0,
+    )  # fmt: skip
+    assert stats.by_path == {"big.dat": "same", "changed.dll": "patch", "added.dat": "full"}
+    base = extract_tree(tmp_path / "v1.zip", tmp_path / "installed")
+    expected = inspect_zip(tmp_path / "v2.zip")
+    tracemalloc.start()
+    try:
+        build_from_delta(delta, base, tmp_path / "rebuilt", expected, durable=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert tree(tmp_path / "rebuilt") == tree(new)
+    # The 24 MiB copy and the 8 MiB whole file add a few buffers at most; the patch,
+    # its 4 MiB base twice (read, then zstd's copy of it as the dictionary).
+    assert peak < 2 * 4 * mib + 3 * mib, peak
+
+
+def test_a_damaged_patch_is_told_apart_from_a_changed_install(
+    packages: tuple[Path, Path, Path, Path], tmp_path: Path
+) -> None:
+    _old, _new, old_zip, new_zip = packages
+    delta = tmp_path / "delta.zip"
+    make_delta(old_zip, new_zip, delta, product="tpv", from_version="1", to_version="2")
+    [patch] = [f for f in read_plan(delta).files if f.path == "bin/app.dll"]
+    raw = bytearray(raw_patches(delta))
+    raw[patch.offset + patch.length // 2] ^= 0x55  # inside app.dll's patch only
+    compressed = zstandard.ZstdCompressor(write_checksum=True).compress(bytes(raw))
+    damaged = rewrite_member(delta, tmp_path / "damaged.zip", PATCHES_NAME, compressed)
+    base = extract_tree(old_zip, tmp_path / "installed")
+    expected = inspect_zip(new_zip)
+    with pytest.raises(IntegrityError) as raised:
+        build_from_delta(damaged, base, tmp_path / "rebuilt", expected)
+    assert not isinstance(raised.value, DeltaBaseError)  # the install is as it was
+    assert not (tmp_path / "rebuilt").exists()
+    (base / "bin" / "app.dll").write_bytes(b"patched by hand")
+    with pytest.raises(DeltaBaseError, match=r"bin/app\.dll"):
+        build_from_delta(damaged, base, tmp_path / "rebuilt", expected)
+    assert not (tmp_path / "rebuilt").exists()
+
+
+@pytest.mark.parametrize("change", ["longer", "shorter"])
+def test_a_patches_stream_of_another_length_than_the_plan_is_refused(
+    packages: tuple[Path, Path, Path, Path], tmp_path: Path, change: str
+) -> None:
+    _old, _new, old_zip, new_zip = packages
+    delta = tmp_path / "delta.zip"
+    make_delta(old_zip, new_zip, delta, product="tpv", from_version="1", to_version="2")
+    raw = raw_patches(delta)
+    raw = raw + b"\0" if change == "longer" else raw[:-1]
+    compressed = zstandard.ZstdCompressor(write_checksum=True).compress(raw)
+    damaged = rewrite_member(delta, tmp_path / "damaged.zip", PATCHES_NAME, compressed)
+    base = extract_tree(old_zip, tmp_path / "installed")
+    with pytest.raises(IntegrityError, match="not valid"):
+        build_from_delta(damaged, base, tmp_path / "rebuilt", inspect_zip(new_zip))
+    assert not (tmp_path / "rebuilt").exists()
+
+
+def test_a_delta_from_an_earlier_publisher_still_rebuilds(
+    packages: tuple[Path, Path, Path, Path], tmp_path: Path
+) -> None:
+    """Earlier publishers wrote the patches as a stream of unknown size, then an empty
+    frame when it was closed: the same format, which clients still read."""
+    _old, new, old_zip, new_zip = packages
+    delta = tmp_path / "delta.zip"
+    make_delta(old_zip, new_zip, delta, product="tpv", from_version="1", to_version="2")
+    streamed = io.BytesIO()
+    compressor = zstandard.ZstdCompressor(level=19, write_checksum=True)
+    with compressor.stream_writer(streamed, closefd=False) as writer:
+        writer.write(raw_patches(delta))
+        writer.flush(zstandard.FLUSH_FRAME)
+    assert zstandard.get_frame_parameters(streamed.getvalue()).content_size == (
+        zstandard.CONTENTSIZE_UNKNOWN
+    )
+    earlier = rewrite_member(delta, tmp_path / "earlier.zip", PATCHES_NAME, streamed.getvalue())
+    base = extract_tree(old_zip, tmp_path / "installed")
+    build_from_delta(earlier, base, tmp_path / "rebuilt", inspect_zip(new_zip))
+    assert tree(tmp_path / "rebuilt") == tree(new)
+
+
+def test_patches_overlapping_in_the_plan_are_refused(
+    packages: tuple[Path, Path, Path, Path], tmp_path: Path
+) -> None:
+    _old, _new, old_zip, new_zip = packages
+    delta = tmp_path / "delta.zip"
+    make_delta(old_zip, new_zip, delta, product="tpv", from_version="1", to_version="2")
+    plan = read_plan(delta)
+    first, second = sorted((f for f in plan.files if f.op == "patch"), key=lambda f: f.offset)[:2]
+    files = tuple(
+        dataclasses.replace(f, offset=first.offset) if f == second else f for f in plan.files
+    )
+    document = dataclasses.replace(plan, files=files).to_json()
+    compressed = zstandard.ZstdCompressor().compress(document)
+    bad = rewrite_member(delta, tmp_path / "bad.zip", PLAN_NAME, compressed)
+    base = extract_tree(old_zip, tmp_path / "installed")
+    with pytest.raises(IntegrityError, match="not valid"):
+        build_from_delta(bad, base, tmp_path / "rebuilt", inspect_zip(new_zip))
+    assert not (tmp_path / "rebuilt").exists()
+
+
+def extract_tree(package: Path, dest: Path) -> Path:
+    extract_zip(package, dest, inspect_zip(package), durable=False)
+    return dest
 
 
 # --- through the publisher and the service ---------------------------------------------
