@@ -386,6 +386,11 @@ def _cost(size: int, bsdiff_max: int) -> float:
     return size * (1 + 30 * (size <= STRONG_MAX_SIZE) + 30 * (size <= bsdiff_max))
 
 
+#: Up to this many bytes of new files to encode, the work is done in this process: starting
+#: a pool of interpreters (spawn) costs more than it saves.
+_IN_PROCESS_BYTES = 4 << 20
+
+
 def _run(
     tasks: list[_Task],
     sizes: dict[str, int],
@@ -396,7 +401,8 @@ def _run(
     if not tasks:
         return
     count = workers or os.cpu_count() or 1
-    if count == 1 or len(tasks) == 1:
+    small = sum(sizes[t[3]] for t in tasks) <= _IN_PROCESS_BYTES
+    if count == 1 or len(tasks) == 1 or (workers is None and small):
         for task in tasks:
             yield _encode(task)
         return
