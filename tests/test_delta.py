@@ -100,6 +100,13 @@ def packages(tmp_path: Path) -> tuple[Path, Path, Path, Path]:
     return old, new, tmp_path / "v1.zip", tmp_path / "v2.zip"
 
 
+def delta_of(old_zip: Path, new_zip: Path, tmp_path: Path) -> Path:
+    """``tmp_path/delta.zip``: the delta from ``old_zip`` to ``new_zip`` (tpv 1 -> 2)."""
+    delta = tmp_path / "delta.zip"
+    make_delta(old_zip, new_zip, delta, product="tpv", from_version="1", to_version="2")
+    return delta
+
+
 def test_codec_round_trips_and_detects_a_wrong_base() -> None:
     old = noise(1, 200_000)
     new = edited(old, 2)
@@ -175,8 +182,7 @@ def test_a_changed_installed_file_is_reported_and_nothing_is_left(
     packages: tuple[Path, Path, Path, Path], tmp_path: Path
 ) -> None:
     _old, _new, old_zip, new_zip = packages
-    delta = tmp_path / "delta.zip"
-    make_delta(old_zip, new_zip, delta, product="tpv", from_version="1", to_version="2")
+    delta = delta_of(old_zip, new_zip, tmp_path)
     base = tmp_path / "installed"
     extract_zip(old_zip, base, inspect_zip(old_zip))
     (base / "bin" / "app.dll").write_bytes(b"patched by hand")
@@ -189,8 +195,7 @@ def test_a_tampered_delta_member_is_refused(
     packages: tuple[Path, Path, Path, Path], tmp_path: Path
 ) -> None:
     _old, _new, old_zip, new_zip = packages
-    delta = tmp_path / "delta.zip"
-    make_delta(old_zip, new_zip, delta, product="tpv", from_version="1", to_version="2")
+    delta = delta_of(old_zip, new_zip, tmp_path)
     plan = read_plan(delta)
     [patch] = [f for f in plan.files if f.path == "bin/app.dll"]
     assert patch.op == "patch" and patch.length > 0
@@ -330,8 +335,7 @@ def test_a_damaged_patch_is_told_apart_from_a_changed_install(
     packages: tuple[Path, Path, Path, Path], tmp_path: Path
 ) -> None:
     _old, _new, old_zip, new_zip = packages
-    delta = tmp_path / "delta.zip"
-    make_delta(old_zip, new_zip, delta, product="tpv", from_version="1", to_version="2")
+    delta = delta_of(old_zip, new_zip, tmp_path)
     [patch] = [f for f in read_plan(delta).files if f.path == "bin/app.dll"]
     raw = bytearray(raw_patches(delta))
     raw[patch.offset + patch.length // 2] ^= 0x55  # inside app.dll's patch only
@@ -354,8 +358,7 @@ def test_a_patches_stream_of_another_length_than_the_plan_is_refused(
     packages: tuple[Path, Path, Path, Path], tmp_path: Path, change: str
 ) -> None:
     _old, _new, old_zip, new_zip = packages
-    delta = tmp_path / "delta.zip"
-    make_delta(old_zip, new_zip, delta, product="tpv", from_version="1", to_version="2")
+    delta = delta_of(old_zip, new_zip, tmp_path)
     raw = raw_patches(delta)
     raw = raw + b"\0" if change == "longer" else raw[:-1]
     compressed = zstandard.ZstdCompressor(write_checksum=True).compress(raw)
@@ -372,8 +375,7 @@ def test_a_delta_from_an_earlier_publisher_still_rebuilds(
     """Earlier publishers wrote the patches as a stream of unknown size, then an empty
     frame when it was closed: the same format, which clients still read."""
     _old, new, old_zip, new_zip = packages
-    delta = tmp_path / "delta.zip"
-    make_delta(old_zip, new_zip, delta, product="tpv", from_version="1", to_version="2")
+    delta = delta_of(old_zip, new_zip, tmp_path)
     streamed = io.BytesIO()
     compressor = zstandard.ZstdCompressor(level=19, write_checksum=True)
     with compressor.stream_writer(streamed, closefd=False) as writer:
@@ -392,8 +394,7 @@ def test_patches_overlapping_in_the_plan_are_refused(
     packages: tuple[Path, Path, Path, Path], tmp_path: Path
 ) -> None:
     _old, _new, old_zip, new_zip = packages
-    delta = tmp_path / "delta.zip"
-    make_delta(old_zip, new_zip, delta, product="tpv", from_version="1", to_version="2")
+    delta = delta_of(old_zip, new_zip, tmp_path)
     plan = read_plan(delta)
     first, second = sorted((f for f in plan.files if f.op == "patch"), key=lambda f: f.offset)[:2]
     files = tuple(
