@@ -444,8 +444,14 @@ def test_a_staged_offer_is_checked_again_within_the_hour_so_a_halt_reaches_it(
     shop: Shop,
 ) -> None:
     store = PollStore.in_state_dir(shop.service.state.root)
-    bucket = rollout_bucket(shop.service.state.machine_id(), "tpv", Version("1.0.1"))
-    shop.publish("1.0.1", rollout_percent=bucket + 1)  # this PC is in the first stage
+    # A release whose bucket for this PC (a random machine id) is below 99, so that a
+    # rollout below 100 % reaches it: one in a hundred ids puts 1.0.1 in bucket 99.
+    machine = shop.service.state.machine_id()
+    version = next(
+        v for v in ("1.0.1", "1.0.2", "1.0.3") if rollout_bucket(machine, "tpv", Version(v)) < 99
+    )
+    bucket = rollout_bucket(machine, "tpv", Version(version))
+    shop.publish(version, rollout_percent=bucket + 1)  # this PC is in the first stage
     now = datetime.now(UTC)
     store.save(PollState(next_check=now - timedelta(minutes=1)))
     offered = shop.service.poll(now=now, rng=Random(4))
@@ -453,7 +459,7 @@ def test_a_staged_offer_is_checked_again_within_the_hour_so_a_halt_reaches_it(
     assert offered.next_check is not None
     assert timedelta(minutes=22.5) <= offered.next_check - now <= timedelta(minutes=37.5)
 
-    shop.feed.repo.set_release("tpv", "1.0.1", rollout_percent=0)  # the publisher halts it
+    shop.feed.repo.set_release("tpv", version, rollout_percent=0)  # the publisher halts it
     shop.feed.repo.publish(shop.feed.keyring)
     later = offered.next_check + timedelta(seconds=1)
     halted = shop.service.poll(now=later, rng=Random(5))
