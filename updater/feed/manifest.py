@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -316,6 +316,21 @@ class Manifest:
     def product(self, product_id: str) -> Product | None:
         return self.products.get(product_id)
 
+    def with_archive(self, archive: Manifest) -> Manifest:
+        """This channel's current manifest with the older releases of its ``archive``
+        added (see ``docs/manifest.md``, "The current manifest and the archive"): the
+        products, their names and minimum versions are this manifest's; a version listed
+        by both is this manifest's entry."""
+        products: dict[str, Product] = {}
+        for product_id, product in self.products.items():
+            older = archive.products.get(product_id)
+            current = {r.version for r in product.releases}
+            earlier = tuple(r for r in older.releases if r.version not in current) if older else ()
+            products[product_id] = replace(
+                product, releases=tuple(sorted(earlier + product.releases, key=_by_version))
+            )
+        return replace(self, products=products)
+
     def target_refs(self) -> Iterable[TargetRef]:
         """Every feed file this manifest refers to (packages and file lists)."""
         for product in self.products.values():
@@ -325,6 +340,10 @@ class Manifest:
                     if isinstance(package, ZipPackage):
                         yield package.file_list
                         yield from package.deltas
+
+
+def _by_version(release: Release) -> Version:
+    return release.version
 
 
 def default_kind(version: Version, previous: Version | None) -> ReleaseKind:

@@ -60,6 +60,12 @@ def manifest_target(channel: str) -> str:
     return f"manifests/{channel}.json"
 
 
+def archive_target(channel: str) -> str:
+    """The TUF target path of a channel's archive: the releases too old for its
+    manifest (``docs/manifest.md``); a feed without older releases has none."""
+    return f"manifests/{channel}.archive.json"
+
+
 def default_tuf_config() -> UpdaterConfig:
     """python-tuf's limits as we use them (its defaults are already sensible)."""
     return UpdaterConfig(app_user_agent=None)
@@ -211,6 +217,32 @@ class TrustedFeed:
             as :meth:`manifest`, except ManifestError.
         """
         return self.read_target(manifest_target(channel), what=_("the release manifest"))
+
+    def archive_bytes(self, channel: str) -> bytes | None:
+        """The verified bytes of ``channel``'s archive, or None when the signed metadata
+        lists none (every release is in the manifest). Downloaded only when it changed
+        since the last time (python-tuf's target cache).
+
+        Raises:
+            as :meth:`manifest_bytes`.
+        """
+        try:
+            self.targetinfo(archive_target(channel))
+        except UnknownTargetError:
+            return None
+        return self.read_target(archive_target(channel), what=_("the archive of older releases"))
+
+    def full_manifest(self, channel: str) -> Manifest:
+        """The verified manifest of ``channel`` with every older release of its archive.
+
+        Raises:
+            as :meth:`manifest`.
+        """
+        manifest = self.manifest(channel)
+        archive = self.archive_bytes(channel)
+        if archive is None:
+            return manifest
+        return manifest.with_archive(parse_manifest(archive, expected_channel=channel))
 
     def check_ref(self, ref: TargetRef) -> TargetFile:
         """The signed description of ``ref``, proven to agree with what the manifest says.

@@ -14,12 +14,13 @@ May import: the feed side, the machine, the foundation, the core and the operati
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from packaging.version import InvalidVersion, Version
@@ -55,12 +56,15 @@ from updater.operations.results import CheckResult, PollResult
 __all__ = [
     "LAST_MANIFEST_FILE",
     "PRESTASHOP_FILE",
+    "OlderReleases",
+    "archive_online",
     "cached_check",
     "check",
     "choose_for",
     "last_verified_manifest",
     "poll",
     "prestashop_version",
+    "reaches_back",
     "verified_manifest",
 ]
 
@@ -149,6 +153,40 @@ def _remember(
         )
     except (OSError, UpdaterError):
         pass  # the offline view is a convenience: never fail a check for it
+
+
+# ------------------------------------------------------------------ the archive
+
+
+#: Gives the manifest with the channel's older releases added (the archive), loaded
+#: at most once per check, and only when a decision needs a release the manifest does
+#: not list.
+OlderReleases = Callable[[], Manifest]
+
+
+def reaches_back(manifest: Manifest, product_id: str, version: Version | None) -> bool:
+    """Whether a decision about ``version`` (None: nothing installed) may need releases
+    older than those the manifest offers for the product (withdrawn releases, which
+    the manifest lists however old, are never offered)."""
+    product = manifest.product(product_id)
+    if product is None:
+        return False
+    offered = [r.version for r in product.releases if not r.withdrawn]
+    return version is None or not offered or version < offered[0]
+
+
+def archive_online(ctx: OperationContext, feed: TrustedFeed, manifest: Manifest) -> OlderReleases:
+    """The manifest with the older releases of the feed's verified archive, read at
+    most once (python-tuf downloads it only when it changed)."""
+
+    @functools.cache
+    def load() -> Manifest:
+        data = feed.archive_bytes(manifest.channel)
+        if data is None:
+            return manifest
+        return manifest.with_archive(parse_manifest(data, expected_channel=manifest.channel))
+
+    return load
 
 
 def _kept_digest(ctx: OperationContext) -> str | None:
@@ -268,25 +306,44 @@ def choose_for(
     only: Only = "all",
     to_version: Version | None = None,
     ignore_rollout: bool = False,
+    older: OlderReleases | None = None,
 ) -> Choice:
-    """Which release of ``manifest`` this machine is offered for ``product``."""
-    found = manifest.product(product.id)
+    """Which release of ``manifest`` this machine is offered for ``product``.
+
+    When the manifest offers nothing and the installed version (or ``to_version``) is
+    older than every release it lists, the channel's archive (``older``) may: a PC far
+    behind whose shop fits none of the newest releases, or an administrator's older
+    ``--to-version``."""
     installed = ctx.installed_version(product)
-    if found is None:
+    if manifest.product(product.id) is None:
         return Choice(product.id, installed, None)
     skipped = ctx.preferences.load().skipped_versions(product.id) if to_version is None else ()
-    return choose(
-        found,
-        installed,
-        prestashop=prestashop_version(ctx, product),
-        updater_version=ctx.updater_version,
-        machine_id=ctx.state.machine_id(),
-        only=only,
-        to_version=to_version,
-        ignore_rollout=ignore_rollout and ctx.on_behalf_of is None,
-        skipped=skipped,
-        requested=ctx.on_behalf_of is not None,
-    )
+    prestashop = prestashop_version(ctx, product)
+
+    def choose_in(releases: Manifest) -> Choice:
+        found = releases.product(product.id)
+        assert found is not None  # the archive never takes a product away
+        return choose(
+            found,
+            installed,
+            prestashop=prestashop,
+            updater_version=ctx.updater_version,
+            machine_id=ctx.state.machine_id(),
+            only=only,
+            to_version=to_version,
+            ignore_rollout=ignore_rollout and ctx.on_behalf_of is None,
+            skipped=skipped,
+            requested=ctx.on_behalf_of is not None,
+        )
+
+    choice = choose_in(manifest)
+    if (
+        choice.offer is None
+        and older is not None
+        and reaches_back(manifest, product.id, to_version or installed)
+    ):
+        choice = choose_in(older())
+    return choice
 
 
 def _wanted(ctx: OperationContext, products: Sequence[str] | None) -> list[ProductConfig]:
@@ -306,9 +363,11 @@ def check(
         wanted = _wanted(ctx, products)
         ctx.observer.step("*", Step.CHECK)
         try:
-            manifest = verified_manifest(ctx)[1]
+            feed, manifest = verified_manifest(ctx)
+            older = archive_online(ctx, feed, manifest)
             choices = tuple(
-                choose_for(ctx, manifest, p, ignore_rollout=ignore_rollout) for p in wanted
+                choose_for(ctx, manifest, p, ignore_rollout=ignore_rollout, older=older)
+                for p in wanted
             )
         except NetworkError as exc:
             offline = _offline_manifest(ctx)

@@ -54,7 +54,7 @@ from updater.install.transaction import (
 from updater.machine.config import ProductConfig
 from updater.machine.history import History, Operation, Outcome
 from updater.observer import Step
-from updater.operations.checking import choose_for, verified_manifest
+from updater.operations.checking import archive_online, choose_for, verified_manifest
 from updater.operations.commands import (
     hook_quietly,
     keep_output,
@@ -89,7 +89,13 @@ def update(
     with ctx.locked() as history:
         feed, manifest = verified_manifest(ctx)
         choice = choose_for(
-            ctx, manifest, product, only=only, to_version=target, ignore_rollout=ignore_rollout
+            ctx,
+            manifest,
+            product,
+            only=only,
+            to_version=target,
+            ignore_rollout=ignore_rollout,
+            older=archive_online(ctx, feed, manifest),
         )
         if choice.offer is None:
             if target is not None:

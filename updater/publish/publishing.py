@@ -26,11 +26,10 @@ from securesystemslib.signer import SSlibKey
 from tuf.api.metadata import Metadata, MetaFile, Root, Snapshot, TargetFile, Targets, Timestamp
 
 from updater.errors import PublishError
-from updater.feed.trust import manifest_target
 from updater.fsutil import write_atomic
 from updater.i18n import _
 from updater.publish.keys import KeyRing
-from updater.publish.manifests import check_document, manifest_bytes, package_refs
+from updater.publish.manifests import channel_files, check_document, package_refs
 from updater.publish.signing import can_sign, rotated_root, serializer, sign
 from updater.publish.verification import verify_staged
 from updater.publish.workspace import ROLES, Workspace
@@ -79,14 +78,14 @@ def publish(
 
     # Targets: the manifests plus every file they refer to.
     document = workspace.releases_document()
-    check_document(document, workspace.settings.channels)
+    settings = workspace.settings
+    check_document(document, settings.channels, current=settings.current_releases)
     wanted: dict[str, TargetFile] = {}
-    manifest_files: list[tuple[str, bytes]] = []
-    for channel in workspace.settings.channels:
-        data = manifest_bytes(document, workspace.settings.channels, channel)
-        path = manifest_target(channel)
+    manifest_files = list(
+        channel_files(document, settings.channels, settings.current_releases).items()
+    )
+    for path, data in manifest_files:
         wanted[path] = TargetFile(len(data), {"sha256": hashlib.sha256(data).hexdigest()}, path)
-        manifest_files.append((path, data))
     for product in document["products"].values():
         for record in product["releases"]:
             for package in record["packages"]:
@@ -267,11 +266,17 @@ def _refuse_unpublished_changes(workspace: Workspace) -> None:
     current = workspace.current()
     if "targets" not in current:
         return
-    document = workspace.releases_document()
-    for channel in workspace.settings.channels:
-        data = manifest_bytes(document, workspace.settings.channels, channel)
-        info = current["targets"].signed.targets.get(manifest_target(channel))
-        if info is None or info.hashes.get("sha256") != hashlib.sha256(data).hexdigest():
+    settings = workspace.settings
+    files = channel_files(
+        workspace.releases_document(), settings.channels, settings.current_releases
+    )
+    published = current["targets"].signed.targets
+    stale = any(  # an archive that the catalogue no longer makes
+        path.startswith("manifests/") and path not in files for path in published
+    )
+    for path, data in files.items():
+        info = published.get(path)
+        if stale or info is None or info.hashes.get("sha256") != hashlib.sha256(data).hexdigest():
             raise PublishError(
                 _("There are unpublished changes; run 'innova-release publish' first.")
             )

@@ -46,6 +46,7 @@ from securesystemslib.signer import SSlibKey
 from tuf.api.metadata import Metadata, Root
 
 from updater.errors import PublishError
+from updater.feed import trust
 from updater.fsutil import write_atomic
 from updater.i18n import _
 from updater.publish import catalogue, manifests, publishing, verification
@@ -206,8 +207,17 @@ class FeedRepository(Workspace):
         return catalogue.remove_release(self, product, version)
 
     def manifest_bytes(self, channel: str) -> bytes:
-        """The manifest of ``channel`` as it would be published now (deterministic)."""
-        return manifests.manifest_bytes(self.releases_document(), self.settings.channels, channel)
+        """The manifest of ``channel`` as it would be published now (deterministic):
+        each product's newest releases (``current_releases``)."""
+        return self.channel_files()[trust.manifest_target(channel)]
+
+    def channel_files(self) -> dict[str, bytes]:
+        """Every channel's manifest and archive as they would be published now: TUF
+        target path -> bytes."""
+        settings = self.settings
+        return manifests.channel_files(
+            self.releases_document(), settings.channels, settings.current_releases
+        )
 
     # ---------------------------------------------------------------- metadata
 

@@ -30,7 +30,7 @@ from updater.feed.manifest import ZipPackage, parse_manifest
 from updater.feed.trust import TrustedFeed
 from updater.i18n import _
 from updater.locations import feed_url
-from updater.publish.manifests import manifest_bytes
+from updater.publish.manifests import channel_files
 from updater.publish.pack import FileList
 from updater.publish.workspace import Workspace
 
@@ -129,7 +129,7 @@ def _client_check(
             wanted = None if targets is None else set(targets)
             seen: set[str] = set()
             for channel in workspace.settings.channels:
-                manifest = feed.manifest(channel)
+                manifest = feed.full_manifest(channel)  # with its archive: every target
                 if channel == workspace.settings.channels[-1]:  # the widest channel
                     report.releases = sum(len(p.releases) for p in manifest.products.values())
                 for ref in manifest.target_refs():
@@ -246,9 +246,10 @@ def verify(workspace: Workspace, *, now: datetime, url: str | None = None) -> Ve
                     )
                 )
     try:
+        settings = workspace.settings
         document = workspace.releases_document()
-        for channel in workspace.settings.channels:
-            parse_manifest(manifest_bytes(document, workspace.settings.channels, channel))
+        for data in channel_files(document, settings.channels, settings.current_releases).values():
+            parse_manifest(data)
     except (PublishError, ManifestError) as exc:
         report.problems.append(exc.message)
     return report

@@ -55,6 +55,8 @@ DEFAULT_EXPIRY_DAYS: Mapping[str, int] = {
     "timestamp": 7,
 }
 DEFAULT_CHANNELS = ("stable", "beta")
+#: Each product's newest releases in a channel's manifest (the rest: its archive).
+DEFAULT_CURRENT_RELEASES = 3
 
 
 def utcnow() -> datetime:
@@ -83,10 +85,18 @@ class Settings:
 
     channels: tuple[str, ...] = DEFAULT_CHANNELS
     expiry_days: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_EXPIRY_DAYS))
+    #: How many of each product's newest releases a channel's manifest lists; the older
+    #: ones go to the channel's archive (``docs/manifest.md``).
+    current_releases: int = DEFAULT_CURRENT_RELEASES
 
     def to_json(self) -> bytes:
         return json_bytes(
-            {"format": 1, "channels": list(self.channels), "expiry_days": dict(self.expiry_days)}
+            {
+                "format": 1,
+                "channels": list(self.channels),
+                "expiry_days": dict(self.expiry_days),
+                "current_releases": self.current_releases,
+            }
         )
 
     @classmethod
@@ -95,9 +105,16 @@ class Settings:
             raw = json.loads(path.read_text(encoding="utf-8"))
             channels = tuple(str(c) for c in raw["channels"])
             expiry = {role: int(raw["expiry_days"][role]) for role in ROLES}
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            current = raw.get("current_releases", DEFAULT_CURRENT_RELEASES)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise PublishError(_("{path} is missing or damaged.").format(path=path)) from exc
-        return cls(channels=channels, expiry_days=expiry)
+        if type(current) is not int or current < 1:
+            raise PublishError(
+                _(
+                    "{path}: current_releases must be a whole number of at least 1, not {value}."
+                ).format(path=path, value=json.dumps(current))
+            )
+        return cls(channels=channels, expiry_days=expiry, current_releases=current)
 
 
 class Workspace:
