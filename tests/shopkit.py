@@ -171,6 +171,6 @@ def publish_installer(shop: Shop, version: str, code: int, writes: str | None = 
 
 def package_path(shop: Shop, version: str) -> str:
     target = f"packages/tpv/{version}/tpv-{version}.zip"
-    info = shop.feed.repo.current()["targets"].signed.targets[target]
+    info = shop.feed.repo.published_targets()[target]
     stored = shop.feed.repo.target_file(target, info.hashes["sha256"])
     return str(stored.relative_to(shop.feed.repo.feed_dir))

@@ -83,17 +83,24 @@ Signers = tuple[KeyRing, list[str]]
 
 
 def forge_chain(
-    md: dict[str, Metadata[Any]], *, targets: Signers, snapshot: Signers, timestamp: Signers
+    md: dict[str, Metadata[Any]],
+    *,
+    targets: Signers,
+    snapshot: Signers,
+    timestamp: Signers,
+    edited_bin: str | None = None,
 ) -> dict[str, bytes]:
-    """New versions of the (already edited) targets, and of a snapshot and a timestamp that
-    point to it, signed by the given keys: {path in the feed: bytes}."""
+    """New versions of the (already edited) targets, or of the edited hash bin
+    ``edited_bin`` (in ``md`` under its role name), and of a snapshot and a timestamp
+    that point to it, signed by the given keys: {path in the feed: bytes}."""
     forged: dict[str, bytes] = {}
-    targets_md = md["targets"]
+    role = edited_bin or "targets"
+    targets_md = md[role]
     targets_md.signed.version += 1
-    forged[versioned("targets", targets_md)] = resign(targets_md, *targets)
+    forged[versioned(role, targets_md)] = resign(targets_md, *targets)
     snapshot_md = md["snapshot"]
     snapshot_md.signed.version += 1
-    snapshot_md.signed.meta["targets.json"] = MetaFile(targets_md.signed.version)
+    snapshot_md.signed.meta[f"{role}.json"] = MetaFile(targets_md.signed.version)
     forged[versioned("snapshot", snapshot_md)] = resign(snapshot_md, *snapshot)
     timestamp_md = md["timestamp"]
     timestamp_md.signed.version += 1
@@ -107,8 +114,18 @@ def legit(feed: Feed, role: str) -> Signers:
     return feed.keyring, feed.repo.current()["root"].signed.roles[role].keyids
 
 
+def bin_of(feed: Feed, target: str) -> tuple[str, Metadata[Any]]:
+    """The hash bin that signs ``target``: its role name and its published metadata."""
+    md = current(feed)
+    succinct = md["targets"].signed.delegations.succinct_roles
+    name = succinct.get_role_for_target(target)
+    bin_md = feed.repo.current_bins(md)[name]
+    assert target in bin_md.signed.targets
+    return name, bin_md
+
+
 def target_path_on_server(feed: Feed, target: str) -> str:
-    info = current(feed)["targets"].signed.targets[target]
+    info = feed.repo.published_targets()[target]
     path = feed.repo.target_file(target, info.hashes["sha256"])
     return str(path.relative_to(feed.repo.feed_dir))
 
@@ -212,12 +229,15 @@ def test_file_not_listed_in_signed_targets_is_never_downloaded(
     """
     before = tree_digest(install_dir)
     md = current(feed)
-    del md["targets"].signed.targets["packages/tpv/1.1.0/tpv-1.1.0.zip"]
+    name, bin_md = bin_of(feed, "packages/tpv/1.1.0/tpv-1.1.0.zip")
+    del bin_md.signed.targets["packages/tpv/1.1.0/tpv-1.1.0.zip"]
+    md[name] = bin_md
     forged = forge_chain(
         md,
         targets=legit(feed, "targets"),
         snapshot=legit(feed, "snapshot"),
         timestamp=legit(feed, "timestamp"),
+        edited_bin=name,
     )
     for path, body in forged.items():
         server.override(path, body=body)
@@ -370,6 +390,54 @@ def test_mix_and_match_old_manifest_with_new_metadata_is_refused(
     assert_nothing_installed(client, install_dir, before)
 
 
+def test_mix_and_match_an_earlier_hash_bin_is_refused(
+    feed: Feed, server: FeedServer, client: Client, install_dir: Path
+) -> None:
+    """The bin that signs the new package is served as it was before the publish."""
+    before = tree_digest(install_dir)
+    feed.add("tpv", "1.2.0")
+    feed.repo.publish(feed.keyring)
+    name, new_bin = bin_of(feed, "packages/tpv/1.2.0/tpv-1.2.0.zip")
+    old_bin = feed.repo.load_metadata(name, new_bin.signed.version - 1)
+    assert "packages/tpv/1.2.0/tpv-1.2.0.zip" not in old_bin.signed.targets
+    old_bytes = (feed.repo.metadata_dir / f"{old_bin.signed.version}.{name}.json").read_bytes()
+    server.override(versioned(name, new_bin), body=old_bytes)
+    with pytest.raises(RollbackError):
+        client.install_latest("tpv", install_dir)
+    assert_nothing_installed(client, install_dir, before)
+
+
+def test_a_hash_bin_signed_by_an_attacker_with_the_online_keys_is_refused(
+    feed: Feed, server: FeedServer, client: Client, install_dir: Path, tmp_path: Path
+) -> None:
+    """The attacker stole the online snapshot and timestamp keys and signs, with a key of
+    theirs, the bin that lists the newest TPV, now naming their package."""
+    before = tree_digest(install_dir)
+    attacker = KeyRing([generate_key(tmp_path / "attacker", "evil").private_path.parent])
+    evil_keyid = next(iter(attacker._private))
+    data = b"PK\x05\x06" + bytes(18)  # an empty zip
+    sha = hashlib.sha256(data).hexdigest()
+    (feed.repo.targets_dir / "packages/tpv/1.1.0" / f"{sha}.tpv-1.1.0.zip").write_bytes(data)
+    md = current(feed)
+    name, bin_md = bin_of(feed, "packages/tpv/1.1.0/tpv-1.1.0.zip")
+    bin_md.signed.targets["packages/tpv/1.1.0/tpv-1.1.0.zip"] = TargetFile(
+        len(data), {"sha256": sha}, "packages/tpv/1.1.0/tpv-1.1.0.zip"
+    )
+    md[name] = bin_md
+    forged = forge_chain(
+        md,
+        targets=(attacker, [evil_keyid]),
+        snapshot=legit(feed, "snapshot"),
+        timestamp=legit(feed, "timestamp"),
+        edited_bin=name,
+    )
+    for path, body in forged.items():
+        server.override(path, body=body)
+    with pytest.raises(SignatureError, match="not signed by enough valid"):
+        client.install_latest("tpv", install_dir)
+    assert_nothing_installed(client, install_dir, before)
+
+
 # --- rollback ---------------------------------------------------------------------------
 
 
@@ -467,12 +535,18 @@ def test_one_stolen_targets_key_of_two_needed_cannot_sign_a_release(
     data = evil_zip.getvalue()
     sha = hashlib.sha256(data).hexdigest()
     (feed.repo.targets_dir / "packages/tpv/1.1.0" / f"{sha}.tpv-1.1.0.zip").write_bytes(data)
-    md["targets"].signed.targets["packages/tpv/1.1.0/tpv-1.1.0.zip"] = TargetFile(
+    name, bin_md = bin_of(feed, "packages/tpv/1.1.0/tpv-1.1.0.zip")  # the bin that signs it
+    bin_md.signed.targets["packages/tpv/1.1.0/tpv-1.1.0.zip"] = TargetFile(
         len(data), {"sha256": sha}, "packages/tpv/1.1.0/tpv-1.1.0.zip"
     )
+    md[name] = bin_md
     stolen: Signers = (keyring, root.roles["targets"].keyids[:1])
     forged = forge_chain(
-        md, targets=stolen, snapshot=legit(feed, "snapshot"), timestamp=legit(feed, "timestamp")
+        md,
+        targets=stolen,
+        snapshot=legit(feed, "snapshot"),
+        timestamp=legit(feed, "timestamp"),
+        edited_bin=name,
     )
     for path, body in forged.items():
         (feed.repo.feed_dir / path).write_bytes(body)

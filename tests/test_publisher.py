@@ -228,7 +228,7 @@ def test_publish_with_nothing_new_signs_nothing(feed: Feed) -> None:
 
 
 def test_verify_detects_a_damaged_package_on_disk(feed: Feed) -> None:
-    info = feed.repo.current()["targets"].signed.targets["packages/erp/1.0.1/erp-1.0.1.zip"]
+    info = feed.repo.published_targets()["packages/erp/1.0.1/erp-1.0.1.zip"]
     path = feed.repo.target_file(info.path, info.hashes["sha256"])
     path.write_bytes(path.read_bytes()[:-1] + b"!")
     out = release("verify", feed.repo.workdir, check=False)
@@ -236,7 +236,7 @@ def test_verify_detects_a_damaged_package_on_disk(feed: Feed) -> None:
 
 
 def test_verify_detects_a_missing_file(feed: Feed) -> None:
-    info = feed.repo.current()["targets"].signed.targets["packages/tpv/1.0.0/tpv-1.0.0.files.json"]
+    info = feed.repo.published_targets()["packages/tpv/1.0.0/tpv-1.0.0.files.json"]
     feed.repo.target_file(info.path, info.hashes["sha256"]).unlink()
     out = release("verify", feed.repo.workdir, check=False)
     assert "Missing file" in out and "does NOT verify" in out
@@ -474,7 +474,7 @@ def test_verify_url_checks_the_hosted_copy(feed: Feed, tmp_path: Path) -> None:
     shutil.copytree(feed.repo.feed_dir, hosted)
     for server in feed_server(hosted):
         assert "The feed verifies." in release("verify", feed.repo.workdir, "--url", server.url)
-        info = feed.repo.current()["targets"].signed.targets["packages/tpv/1.0.0/tpv-1.0.0.zip"]
+        info = feed.repo.published_targets()["packages/tpv/1.0.0/tpv-1.0.0.zip"]
         path = hosted / feed.repo.target_file(info.path, info.hashes["sha256"]).relative_to(
             feed.repo.feed_dir
         )

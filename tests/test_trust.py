@@ -40,7 +40,7 @@ def test_feed_on_a_local_folder_uses_the_same_trust_rules(feed: Feed, tmp_path: 
     manifest = trusted(url, feed.root, tmp_path / "c").manifest("stable")
     assert manifest.product("tpv") is not None
     # The same tampering as over HTTP is refused from the folder too.
-    targets = feed.repo.current()["targets"].signed.targets
+    targets = feed.repo.published_targets()
     info = targets["packages/tpv/1.1.0/tpv-1.1.0.zip"]
     feed.repo.target_file(info.path, info.hashes["sha256"]).write_bytes(b"not the zip")
     release = manifest.product("tpv").latest  # type: ignore[union-attr]

@@ -281,8 +281,7 @@ def remove_release(workspace: Workspace, product: str, version: str) -> dict[str
     """
     document = workspace.releases_document()
     record = _find(document, product, version)
-    current = workspace.current()
-    published = current["targets"].signed.targets if "targets" in current else {}
+    published = workspace.published_targets()
     refs = [ref for package in record["packages"] for ref in package_refs(package)]
     if any(ref["target"] in published for ref in refs):
         raise PublishError(

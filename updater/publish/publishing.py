@@ -28,6 +28,7 @@ from tuf.api.metadata import Metadata, MetaFile, Root, Snapshot, TargetFile, Tar
 from updater.errors import PublishError
 from updater.fsutil import write_atomic
 from updater.i18n import _
+from updater.publish import bins
 from updater.publish.keys import KeyRing
 from updater.publish.manifests import channel_files, check_document, package_refs
 from updater.publish.signing import can_sign, rotated_root, serializer, sign
@@ -42,13 +43,14 @@ class PublishResult:
     """What a publish, refresh or rotation changed."""
 
     signed: dict[str, int] = field(default_factory=dict)  # role -> new version
+    bins_signed: dict[str, int] = field(default_factory=dict)  # hash bin -> new version
     new_targets: list[str] = field(default_factory=list)
     expires: dict[str, datetime] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
-        return bool(self.signed)
+        return bool(self.signed or self.bins_signed)
 
 
 def publish(
@@ -102,45 +104,98 @@ def publish(
                 )
             )
 
+    # The top-level targets lists the manifests and delegates every other target to
+    # the hash bins (updater/publish/bins.py), so that a check reads only small files.
     old_targets = current.get("targets")
-    old_targets_map = old_targets.signed.targets if old_targets else {}
-    result.new_targets = sorted(p for p in wanted if p not in old_targets_map)
+    old_bins = workspace.current_bins(current)
+    published = dict(old_targets.signed.targets) if old_targets else {}
+    for md in old_bins.values():
+        published.update(md.signed.targets)
+    result.new_targets = sorted(p for p in wanted if p not in published)
+    delegations = bins.delegations(root)
+    top, by_bin = bins.split(wanted, delegations)
     due = {role: _due(expiry, current.get(role), now) for role in ("targets", "snapshot")}
-
-    targets_md = old_targets
-    changed = old_targets is None or dict(old_targets_map) != wanted
-    if (
-        due["targets"]
-        and not changed
-        and "targets" not in force
-        and old_targets is not None
-        and old_targets.signed.expires > now
-        and not can_sign("targets", root, keyring)
-    ):
+    keys_changed = "targets" in force or (
+        old_targets is not None and old_targets.signed.delegations != delegations
+    )
+    if not can_sign("targets", root, keyring):
         # A scheduled refresh holds only the online keys: keep the feed alive and say
         # by when the targets key is needed.
-        due["targets"] = False
-        result.warnings.append(
-            _(
-                "The targets signature expires on {when}; publish with the targets key before then."
-            ).format(when=_when(old_targets.signed.expires))
+        held = [md for md in (old_targets, *old_bins.values()) if md is not None]
+        unchanged = (
+            old_targets is not None
+            and dict(old_targets.signed.targets) == top
+            and not keys_changed
+            and all(dict(old_bins[n].signed.targets) == by_bin[n] for n in by_bin if n in old_bins)
+            and set(old_bins) == set(by_bin)
         )
-    if changed or due["targets"] or "targets" in force:
+        if unchanged and all(md.signed.expires > now for md in held):
+            soonest = min(md.signed.expires for md in held)
+            if any(_due(expiry, md, now) for md in held):
+                result.warnings.append(
+                    _(
+                        "The targets signature expires on {when}; publish with the targets "
+                        "key before then."
+                    ).format(when=_when(soonest))
+                )
+            due["targets"] = False
+            by_bin = {}  # nothing to sign: every bin stays as published
+
+    targets_md = old_targets
+    if (
+        old_targets is None
+        or dict(old_targets.signed.targets) != top
+        or keys_changed
+        or due["targets"]
+    ):
         version = old_targets.signed.version + 1 if old_targets else 1
         targets_md = Metadata(
-            Targets(version=version, expires=now + timedelta(days=expiry["targets"]))
+            Targets(
+                version=version,
+                expires=now + timedelta(days=expiry["targets"]),
+                targets=top,
+                delegations=delegations,
+            )
         )
-        targets_md.signed.targets = wanted
         result.warnings += sign(targets_md, "targets", root, keyring)
         result.signed["targets"] = version
     assert targets_md is not None
     targets_bytes = targets_md.to_bytes(serializer("targets"))
 
+    # Each bin is signed again when what it lists changed, when its signature is past
+    # half its validity, or when the targets keys changed.
+    bin_mds = dict(old_bins)
+    for name, listed in by_bin.items():
+        old = old_bins.get(name)
+        if (
+            old is None
+            or dict(old.signed.targets) != listed
+            or keys_changed
+            or _due(expiry, old, now)
+        ):
+            version = old.signed.version + 1 if old else 1
+            bin_md = Metadata(
+                Targets(
+                    version=version,
+                    expires=now + timedelta(days=expiry["targets"]),
+                    targets=listed,
+                )
+            )
+            result.warnings += sign(bin_md, name, targets_md.signed, keyring)
+            bin_mds[name] = bin_md
+            result.bins_signed[name] = version
+    for name in set(bin_mds) - set(bins.names(delegations)):
+        del bin_mds[name]  # bins of an earlier layout: no longer delegated
+    result.warnings = list(dict.fromkeys(result.warnings))
+
     old_snapshot = current.get("snapshot")
     snapshot_md = old_snapshot
+    bin_meta = {f"{name}.json": MetaFile(md.signed.version) for name, md in bin_mds.items()}
     if (
         old_snapshot is None
         or "targets" in result.signed
+        or result.bins_signed
+        or set(bin_meta) != set(old_snapshot.signed.meta) - {"targets.json"}
         or due["snapshot"]
         or ("snapshot" in force)
     ):
@@ -153,7 +208,8 @@ def publish(
                 targets_md.signed.version,
                 len(targets_bytes),
                 {"sha256": hashlib.sha256(targets_bytes).hexdigest()},
-            )
+            ),
+            **bin_meta,
         }
         result.warnings += sign(snapshot_md, "snapshot", root, keyring)
         result.signed["snapshot"] = version
@@ -203,6 +259,8 @@ def publish(
     staged: dict[str, bytes] = {}
     if "targets" in result.signed:
         staged[f"{targets_md.signed.version}.targets.json"] = targets_bytes
+    for name, version in result.bins_signed.items():
+        staged[f"{version}.{name}.json"] = bin_mds[name].to_bytes(serializer("targets"))
     if "snapshot" in result.signed:
         staged[f"{snapshot_md.signed.version}.snapshot.json"] = snapshot_bytes
     root_bytes = None
@@ -237,7 +295,8 @@ def publish(
 
 
 def _due(expiry_days: Mapping[str, int], md: Metadata[Any] | None, now: datetime) -> bool:
-    """True when less than half of a role's validity period remains."""
+    """True when less than half of a role's validity period remains (a hash bin's
+    type is ``targets``: its period is the targets role's)."""
     if md is None:
         return True
     period = timedelta(days=expiry_days[md.signed.type])

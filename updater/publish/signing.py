@@ -16,7 +16,7 @@ from typing import Any
 
 from securesystemslib.signer import SSlibKey
 from tuf.api.exceptions import UnsignedMetadataError
-from tuf.api.metadata import Metadata, Root
+from tuf.api.metadata import Metadata, Root, Targets
 from tuf.api.serialization.json import JSONSerializer
 
 from updater.errors import PublishError, SigningKeyError
@@ -146,9 +146,16 @@ def can_sign(role: str, root: Root, keyring: KeyRing) -> bool:
 
 
 def sign(
-    md: Metadata[Any], role: str, root: Root, keyring: KeyRing, *, append: bool = False
+    md: Metadata[Any],
+    role: str,
+    root: Root | Targets,
+    keyring: KeyRing,
+    *,
+    append: bool = False,
 ) -> list[str]:
-    """Sign ``md`` with every available key of ``role`` in ``root``; require the threshold.
+    """Sign ``md`` with every available key of ``role`` as ``root`` delegates it (the
+    root for a top-level role, the top-level targets for a hash bin); require the
+    threshold.
 
     Returns a warning for each key that could not be opened (another passphrase) while
     the others still met the threshold, so that its holder knows they did not sign.
@@ -156,7 +163,7 @@ def sign(
     Raises:
         PublishError: fewer keys available than the role's threshold.
     """
-    delegation = root.roles[role]
+    delegation = root.get_delegated_role(role)
     available = [k for k in delegation.keyids if keyring.has(k)]
     if len(available) < delegation.threshold:
         raise PublishError(

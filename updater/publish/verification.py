@@ -30,6 +30,7 @@ from updater.feed.manifest import ZipPackage, parse_manifest
 from updater.feed.trust import TrustedFeed
 from updater.i18n import _
 from updater.locations import feed_url
+from updater.publish.bins import BIN_PREFIX
 from updater.publish.manifests import channel_files
 from updater.publish.pack import FileList
 from updater.publish.workspace import Workspace
@@ -67,10 +68,12 @@ def verify_staged(
         meta.mkdir()
         for path in workspace.metadata_dir.glob("*.root.json"):
             shutil.copyfile(path, meta / path.name)
-        for role, md in workspace.current().items():
-            if role in ("targets", "snapshot"):  # unchanged roles stay as published
-                name = f"{md.signed.version}.{role}.json"
-                shutil.copyfile(workspace.metadata_dir / name, meta / name)
+        current = workspace.current()
+        unchanged = {r: md for r, md in current.items() if r in ("targets", "snapshot")}
+        unchanged.update(workspace.current_bins(current))
+        for role, md in unchanged.items():  # unchanged roles stay as published
+            name = f"{md.signed.version}.{role}.json"
+            shutil.copyfile(workspace.metadata_dir / name, meta / name)
         for name, data in staged.items():
             (meta / name).write_bytes(data)
         (meta / "timestamp.json").write_bytes(timestamp)
@@ -204,11 +207,17 @@ def verify(workspace: Workspace, *, now: datetime, url: str | None = None) -> Ve
                 "{hosted}, here {local}): upload the feed again."
             ).format(url=url, hosted=hosted_ts, local=local_ts)
         )
-    for role, md in current.items():
-        report.versions[role] = md.signed.version
-        report.expires[role] = md.signed.expires
+    try:
+        hash_bins = workspace.current_bins(current)
+    except PublishError as exc:
+        report.problems.append(exc.message)
+        hash_bins = {}
+    for role, md in [*current.items(), *hash_bins.items()]:
+        if role in current:  # the top-level roles; a bin's expiry is checked alike
+            report.versions[role] = md.signed.version
+            report.expires[role] = md.signed.expires
         remaining = md.signed.expires - now
-        period = timedelta(days=workspace.settings.expiry_days[role])
+        period = timedelta(days=workspace.settings.expiry_days[md.signed.type])
         if remaining < timedelta(0):
             report.problems.append(
                 _("Role {role} expired on {when}.").format(
@@ -222,9 +231,11 @@ def verify(workspace: Workspace, *, now: datetime, url: str | None = None) -> Ve
                 )
             )
     if "targets" in current:
+        signed = dict(current["targets"].signed.targets)
+        for md in hash_bins.values():
+            signed.update(md.signed.targets)
         referenced = {
-            workspace.target_file(path, info.hashes["sha256"])
-            for path, info in current["targets"].signed.targets.items()
+            workspace.target_file(path, info.hashes["sha256"]) for path, info in signed.items()
         }
         for path in sorted(referenced):
             if not path.is_file():
@@ -233,7 +244,11 @@ def verify(workspace: Workspace, *, now: datetime, url: str | None = None) -> Ve
                 )
         # Older metadata versions keep their files (clients mid-check may fetch them).
         history: set[Path] = set()
-        for old in workspace.metadata_dir.glob("*.targets.json"):
+        targets_files = [
+            *workspace.metadata_dir.glob("*.targets.json"),
+            *workspace.metadata_dir.glob(f"*.{BIN_PREFIX}-*.json"),
+        ]
+        for old in targets_files:
             with contextlib.suppress(Exception):
                 old_md: Metadata[Targets] = Metadata.from_file(str(old))
                 for name, info in old_md.signed.targets.items():

@@ -195,3 +195,32 @@ class Workspace:
         targets_version = result["snapshot"].signed.meta["targets.json"].version
         result["targets"] = self.load_metadata("targets", targets_version)
         return result
+
+    def current_bins(self, current: Mapping[str, Metadata[Any]] | None = None) -> dict[str, Any]:
+        """The published metadata of each hash bin (``bins-00`` …), by role name: every
+        role the current snapshot lists besides ``targets`` (empty before the first
+        publish, and for a feed published before bins existed).
+
+        Raises:
+            PublishError: a bin's file is missing or damaged.
+        """
+        current = self.current() if current is None else current
+        if "snapshot" not in current:
+            return {}
+        bins: dict[str, Metadata[Any]] = {}
+        for name, meta in sorted(current["snapshot"].signed.meta.items()):
+            role = name.removesuffix(".json")
+            if role != "targets":
+                bins[role] = self.load_metadata(role, meta.version)
+        return bins
+
+    def published_targets(self) -> dict[str, Any]:
+        """Every target the published metadata signs (the top-level targets and every
+        bin's): TUF target path -> ``TargetFile``."""
+        current = self.current()
+        if "targets" not in current:
+            return {}
+        found = dict(current["targets"].signed.targets)
+        for md in self.current_bins(current).values():
+            found.update(md.signed.targets)
+        return found
