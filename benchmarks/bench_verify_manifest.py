@@ -244,7 +244,7 @@ def load_feed(destination: Path) -> Feed | None:
         targets_metadata_size=(repo.metadata_dir / f"{targets.version}.targets.json")
         .stat()
         .st_size,
-        target_count=len(targets.targets),
+        target_count=len(repo.published_targets()),
         build=marker,
     )
 
