@@ -26,7 +26,7 @@ from updater.feed.manifest import (
     validate_document,
 )
 from updater.feed.trust import archive_target, manifest_target
-from updater.publish.workspace import json_bytes
+from updater.publish.workspace import compact_json_bytes, json_bytes
 
 __all__ = [
     "channel_documents",
@@ -124,7 +124,7 @@ def manifest_bytes(
     current: int | None = None,
 ) -> bytes:
     """The manifest of ``channel`` as published (deterministic bytes)."""
-    return json_bytes(manifest_document(document, channels, channel, current=current))
+    return compact_json_bytes(manifest_document(document, channels, channel, current=current))
 
 
 def channel_files(
@@ -134,9 +134,9 @@ def channel_files(
     files: dict[str, bytes] = {}
     for channel in channels:
         manifest, archive = channel_documents(document, channels, channel, current=current)
-        files[manifest_target(channel)] = json_bytes(manifest)
+        files[manifest_target(channel)] = compact_json_bytes(manifest)
         if archive is not None:
-            files[archive_target(channel)] = json_bytes(archive)
+            files[archive_target(channel)] = compact_json_bytes(archive)
     return files
 
 

@@ -68,6 +68,13 @@ def json_bytes(document: Any) -> bytes:
     return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
+def compact_json_bytes(document: Any) -> bytes:
+    """``document`` as a file every PC downloads: sorted, UTF-8, no indentation (a
+    third smaller than :func:`json_bytes`), a final newline (deterministic)."""
+    text = json.dumps(document, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    return (text + "\n").encode()
+
+
 def check_id(value: str, what: str) -> None:
     """Raise :class:`PublishError` unless ``value`` is a valid channel or product name."""
     if not re.fullmatch(r"[a-z][a-z0-9_-]{0,63}", value):
