@@ -26,6 +26,7 @@ import zstandard
 from tests.enginekit import tree
 from tests.shopkit import Shop, make_tpv
 from updater.errors import IntegrityError
+from updater.i18n import format_size
 from updater.install.archive import extract_zip, verify_tree
 from updater.install.delta import (
     PATCHES_NAME,
@@ -455,7 +456,8 @@ def test_update_downloads_the_delta_and_installs_the_exact_release(shop: Shop) -
     assert tree(shop.install_dir) == tree(v2)
     [entry] = shop.service.history("tpv", limit=1)
     assert entry.operation == Operation.UPDATE and entry.message is not None
-    assert entry.message.startswith("Delta update")
+    assert entry.message.startswith("Only the changes were downloaded: ")
+    assert entry.message.endswith(f" instead of {format_size(package.size)}.")
     assert "1.0.1" in [s.version for s in shop.service.snapshots("tpv")]
 
 

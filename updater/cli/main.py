@@ -257,7 +257,7 @@ def _snapshot_doc(snapshot: Any) -> dict[str, Any]:
         "id": snapshot.id,
         "version": snapshot.version,
         "taken_at": snapshot.taken_at.isoformat(),
-        "reason": snapshot.reason,
+        "reason": snapshot.shown_reason,
         "size": snapshot.size,
     }
 
@@ -290,7 +290,7 @@ def cmd_status(service: UpdaterService, args: argparse.Namespace) -> Result:
                     operation=history_label(last.operation.value),
                     when=last.started_at.strftime("%Y-%m-%d %H:%M"),
                     outcome=history_label(last.outcome.value),
-                    message=last.message or "",
+                    message=last.shown_message or "",
                 )
                 .strip()
             )
@@ -357,7 +357,7 @@ def _history_doc(entry: Any) -> dict[str, Any]:
         "to_version": entry.to_version,
         "outcome": entry.outcome.value,
         "error_code": entry.error_code,
-        "message": entry.message,
+        "message": entry.shown_message,
         "duration_seconds": entry.duration_seconds,
     }
 
@@ -372,7 +372,8 @@ def cmd_history(service: UpdaterService, args: argparse.Namespace) -> Result:
             versions=f"{e.from_version or ''} -> {e.to_version or ''}"
             if e.to_version or e.from_version
             else "",
-            outcome=history_label(e.outcome.value) + (f": {e.message}" if e.message else ""),
+            outcome=history_label(e.outcome.value)
+            + (f": {e.shown_message}" if e.shown_message else ""),
         )
         for e in entries
     ] or [_("No history yet.")]
@@ -395,7 +396,7 @@ def cmd_snapshots(service: UpdaterService, args: argparse.Namespace) -> Result:
                     version=snapshot.version or "?",
                     when=snapshot.taken_at.strftime("%Y-%m-%d %H:%M"),
                     size=format_size(snapshot.size),
-                    reason=snapshot.reason,
+                    reason=snapshot.shown_reason,
                 )
             )
         if not kept:

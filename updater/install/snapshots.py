@@ -24,14 +24,14 @@ import hashlib
 import json
 import os
 import stat
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from updater.errors import ArchiveError
 from updater.fsutil import is_link_like
-from updater.i18n import _
+from updater.i18n import _, render, source_of
 from updater.install.filelist import FileEntry, FileList
 from updater.platform import current as current_platform
 from updater.platform.base import LinkRefusedError, Platform
@@ -54,6 +54,13 @@ class SnapshotRecord:
     data: list[dict[str, Any]] = field(default_factory=list)  # path, stored, list|None
     registry: dict[str, str] | None = None  # {"file": ..., "where": ...} when saved
     kept: bool = False  # True once the transaction that took it committed
+    #: How ``reason`` was made (``updater.i18n.source_of``): shown in the reader's language.
+    reason_source: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.reason_source is None:
+            self.reason_source = source_of(self.reason)
+        self.reason = str(self.reason)
 
     def encode(self) -> bytes:
         """The ``snapshot.json`` document (the transaction writes it)."""
@@ -62,7 +69,8 @@ class SnapshotRecord:
     @classmethod
     def load(cls, directory: Path) -> SnapshotRecord:
         raw = json.loads((directory / SNAPSHOT_FILE).read_text(encoding="utf-8"))
-        return cls(**raw)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in known})  # a newer one's: skipped
 
     def program_list(self) -> FileList | None:
         return FileList.from_json(json.dumps(self.program).encode()) if self.program else None
@@ -79,6 +87,12 @@ class SnapshotInfo:
     reason: str
     size: int
     path: Path
+    reason_source: str | None = None
+
+    @property
+    def shown_reason(self) -> str:
+        """Why it was taken, in the reader's language (as written when it cannot be)."""
+        return render(self.reason_source, self.reason) or self.reason
 
 
 def list_snapshots(snapshots_root: Path, product: str) -> list[SnapshotInfo]:
@@ -104,6 +118,7 @@ def list_snapshots(snapshots_root: Path, product: str) -> list[SnapshotInfo]:
                 reason=record.reason,
                 size=size,
                 path=directory,
+                reason_source=record.reason_source,
             )
         )
     found.sort(key=lambda s: s.id, reverse=True)

@@ -44,7 +44,7 @@ from typing import Any, Final, Self, TypeVar
 import psutil
 
 from updater.errors import StorageError
-from updater.i18n import N_, _
+from updater.i18n import N_, _, render, source_of
 
 __all__ = [
     "BUSY_TIMEOUT",
@@ -134,13 +134,26 @@ class HistoryEntry:
     message: str | None
     details: str | None
     duration_seconds: float | None
+    #: How ``message`` and ``details`` were made (``updater.i18n.source_of``), if known.
+    message_source: str | None = None
+    details_source: str | None = None
+
+    @property
+    def shown_message(self) -> str | None:
+        """``message`` in the reader's language (as written when it cannot be)."""
+        return render(self.message_source, self.message)
+
+    @property
+    def shown_details(self) -> str | None:
+        """``details`` in the reader's language (as written when it cannot be)."""
+        return render(self.details_source, self.details)
 
 
 # --- schema -------------------------------------------------------------------------------
 
 _COLUMNS: Final = (
     "id, started_at, finished_at, operation, product, from_version, to_version, "
-    "outcome, error_code, message, details, duration_seconds"
+    "outcome, error_code, message, details, duration_seconds, message_source, details_source"
 )
 
 
@@ -172,10 +185,20 @@ def _create_v1(conn: sqlite3.Connection) -> None:
     )
 
 
+def _add_sources_v2(conn: sqlite3.Connection) -> None:
+    # How each message was made (updater.i18n.source_of): the reader sees it in their
+    # own language, whatever the language of the process that wrote it.
+    conn.execute("ALTER TABLE history ADD COLUMN message_source TEXT")
+    conn.execute("ALTER TABLE history ADD COLUMN details_source TEXT")
+
+
 #: ``_MIGRATIONS[n]`` upgrades a database from schema version ``n`` to ``n + 1``. A new
 #: version appends a function here. Keep changes additive (new tables, new nullable
 #: columns), so that an older updater can still use a newer database.
-_MIGRATIONS: Final[tuple[Callable[[sqlite3.Connection], None], ...]] = (_create_v1,)
+_MIGRATIONS: Final[tuple[Callable[[sqlite3.Connection], None], ...]] = (
+    _create_v1,
+    _add_sources_v2,
+)
 
 #: The schema version this code writes.
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
@@ -476,14 +499,17 @@ class History:
                     duration = max((now - _from_text(row[0])).total_seconds(), 0.0)
                 conn.execute(
                     "UPDATE history SET finished_at = ?, outcome = ?, error_code = ?,"
-                    " message = ?, details = ?, duration_seconds = ? WHERE id = ?",
+                    " message = ?, details = ?, duration_seconds = ?, message_source = ?,"
+                    " details_source = ? WHERE id = ?",
                     (
                         _to_text(now),
                         outcome.value,
                         error_code,
-                        message,
-                        details,
+                        _plain(message),
+                        _plain(details),
                         duration,
+                        source_of(message),
+                        source_of(details),
                         entry_id,
                     ),
                 )
@@ -524,8 +550,8 @@ class History:
                 cursor = conn.execute(
                     "INSERT INTO history (started_at, finished_at, operation, product,"
                     " from_version, to_version, outcome, error_code, message, details,"
-                    " duration_seconds, owner_pid, owner_started)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " duration_seconds, owner_pid, owner_started, message_source,"
+                    " details_source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         _to_text(began),
                         _to_text(now),
@@ -535,11 +561,13 @@ class History:
                         to_version,
                         outcome.value,
                         error_code,
-                        message,
-                        details,
+                        _plain(message),
+                        _plain(details),
                         duration,
                         pid,
                         pid_started,
+                        source_of(message),
+                        source_of(details),
                     ),
                 )
                 entry_id = cursor.lastrowid
@@ -564,15 +592,17 @@ class History:
                     (Outcome.IN_PROGRESS.value,),
                 ).fetchall()
                 dead = [row[0] for row in rows if not _process_alive(row[1], row[2])]
+                message = _("interrupted")
                 for entry_id in dead:
                     conn.execute(
                         "UPDATE history SET finished_at = ?, outcome = ?, error_code = ?,"
-                        " message = ? WHERE id = ? AND outcome = ?",
+                        " message = ?, message_source = ? WHERE id = ? AND outcome = ?",
                         (
                             _to_text(now),
                             Outcome.FAILED.value,
                             "interrupted",
-                            _("interrupted"),
+                            str(message),
+                            source_of(message),
                             entry_id,
                             Outcome.IN_PROGRESS.value,
                         ),
@@ -724,6 +754,10 @@ def _process_alive(pid: object, started: object) -> bool:
     return abs(actual - started) < _START_TIME_TOLERANCE
 
 
+def _plain(text: str | None) -> str | None:
+    return None if text is None else str(text)
+
+
 def _entry_from_row(row: tuple[Any, ...]) -> HistoryEntry | None:
     try:
         return HistoryEntry(
@@ -739,6 +773,8 @@ def _entry_from_row(row: tuple[Any, ...]) -> HistoryEntry | None:
             message=row[9],
             details=row[10],
             duration_seconds=float(row[11]) if row[11] is not None else None,
+            message_source=row[12] if isinstance(row[12], str) else None,
+            details_source=row[13] if isinstance(row[13], str) else None,
         )
     except (TypeError, ValueError) as exc:
         # A newer updater may record operations or outcomes this one does not know.

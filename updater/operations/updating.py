@@ -237,7 +237,9 @@ def _apply(
         keep=ctx.config.retention.keep,
         max_bytes=megabytes(ctx.config.retention.max_disk_mb),
     )
-    history.finish(entry, Outcome.SUCCESS, message=_describe_method(method, downloaded))
+    history.finish(
+        entry, Outcome.SUCCESS, message=_describe_method(method, downloaded, package.size)
+    )
     return UpdateResult(
         product.id, "updated", choice.installed, release.version, choice, reboot,
         method=method, downloaded_bytes=downloaded,
@@ -430,7 +432,9 @@ def _worth_it(delta: DeltaRef | None, package: ZipPackage) -> DeltaRef | None:
     return delta
 
 
-def _describe_method(method: str, downloaded: int) -> str:
+def _describe_method(method: str, downloaded: int, full_size: int) -> str:
     if method == "delta":
-        return _("Delta update: {size} downloaded.").format(size=format_size(downloaded))
+        return _("Only the changes were downloaded: {size} instead of {full}.").format(
+            size=format_size(downloaded), full=format_size(full_size)
+        )
     return _("{size} downloaded.").format(size=format_size(downloaded))
