@@ -256,7 +256,7 @@ class Tray(QObject):
         if self.progress is not None and self.engine.job is not None:
             self.menu.addAction(_("Show progress…")).triggered.connect(self._show_progress)
         check = self.menu.addAction(_("Check for updates now"))
-        check.triggered.connect(self.check_now)
+        check.triggered.connect(lambda _c=False: self.check_now(requested=True))
         check.setEnabled(not self.engine.busy)
         self.menu.addSeparator()
         self.menu.addAction(_("Restore previous version…")).triggered.connect(self.open_restore)
@@ -324,13 +324,44 @@ class Tray(QObject):
         job.finished.connect(self._polled)
         job.failed.connect(self._check_failed)
 
-    def check_now(self) -> Job | None:
+    def check_now(self, *, requested: bool = False) -> Job | None:
+        """Check for updates; ``requested``: the person asked (the menu), so the answer
+        is always said, as Sparkle does: the update window when there is an update,
+        "You're up to date" with the versions and the time when there is none, the
+        problem when the check failed."""
         if self.engine.busy:
             return None
         job = self.engine.run("check", lambda s: s.check())
         job.finished.connect(self._checked)
         job.failed.connect(self._check_failed)
+        if requested:
+            job.finished.connect(self._answer_request)
+            job.failed.connect(self._answer_failed_request)
         return job
+
+    def _answer_request(self, result: CheckResult) -> None:
+        offers = self.offers()
+        if offers:
+            self.open_update(offers[0].product)
+            return
+        if result.offline:
+            self.notify(_("No connection to the update server"), self.status_text())
+            return
+        lines = [
+            _("{product} {version} is the newest version.").format(
+                product=self.product_name(choice.product), version=choice.installed
+            )
+            for choice in result.choices
+            if choice.installed is not None
+        ]
+        lines.append(_("Checked {when}.").format(when=format_date(result.checked_at)))
+        self.notify(_("You're up to date"), "\n".join(lines))
+
+    def _answer_failed_request(self, error: UpdaterError) -> None:
+        if isinstance(error, BusyError):
+            self.notify(_("The check could not be made now"), error.message)
+            return
+        self.notify(describe_error(error).title, error.message)
 
     def _polled(self, result: PollResult) -> None:
         if result.check is not None:
@@ -560,13 +591,18 @@ class Tray(QObject):
             self.progress.deleteLater()
         self.progress = window
 
-    def restore(self, product_id: str, snapshot_id: str) -> ProgressWindow:
+    def restore(
+        self, product_id: str, snapshot_id: str, *, undoing: bool = False
+    ) -> ProgressWindow:
+        """Put a saved copy back; ``undoing``: the copy the last restore kept (its undo)."""
         if self.progress is not None and self.progress.running:
             self._show_progress()
             return self.progress
         name = self.product_name(product_id)
         window = ProgressWindow(
-            _("Restoring the previous version of {product}").format(product=name),
+            _("Undoing the restore of {product}").format(product=name)
+            if undoing
+            else _("Restoring the previous version of {product}").format(product=name),
             RESTORE_STEPS,
             name,
         )
@@ -581,29 +617,45 @@ class Tray(QObject):
             )  # fmt: skip
             if job is None:
                 return
-            job.finished.connect(lambda result: self._restored(window, name, result))
+            job.finished.connect(
+                lambda result: self._restored(window, product_id, result, undoing=undoing)
+            )
             job.failed.connect(lambda error: self._restore_failed(window, name, error))
 
         window.start_requested.connect(start)
         window.report_requested.connect(self.open_report)
-        window.undo_requested.connect(lambda snap: self.restore(product_id, snap))
+        window.undo_requested.connect(lambda snap: self.restore(product_id, snap, undoing=True))
         window.show()
         start("fail")
         return window
 
-    def _restored(self, window: ProgressWindow, name: str, result: RestoreResult) -> None:
+    def _restored(
+        self, window: ProgressWindow, product_id: str, result: RestoreResult, *, undoing: bool
+    ) -> None:
         self._work_done()
         self.attention = None
-        text = _("Everything else is as it was.")
+        name = self.product_name(product_id)
+        version = result.to_version or _("unknown")
+        if undoing:
+            window.show_success(
+                _("The restore was undone: {product} is back at version {version}").format(
+                    product=name, version=version
+                ),
+                _("Its program and its data are as they were before the restore."),
+            )
+            self.reload_check(announce=False)
+            return
         if result.changed_data:
             text = _(
-                "What its data held before the restore is kept in a copy: undo this restore "
-                "to get it back."
+                "Its data went back too. What it held before the restore is kept in a copy: "
+                "undo this restore to get it back."
             )
+        elif self.service.config.product(product_id).data_paths:
+            text = _("Its data had not changed since the copy was made: nothing of it was lost.")
+        else:
+            text = ""
         window.show_success(
-            _("{product} is back at version {version}").format(
-                product=name, version=result.to_version or _("unknown")
-            ),
+            _("{product} is back at version {version}").format(product=name, version=version),
             text,
             undo_snapshot=result.undo.id if result.undo else None,
         )
@@ -675,7 +727,10 @@ class Tray(QObject):
         self.refresh()
 
     def open_report(self) -> ReportWindow:
-        window = ReportWindow(can_send=self.service.config.support_url is not None)
+        config = self.service.config
+        window = ReportWindow(
+            can_send=config.support_url is not None, contact=config.support_contact
+        )
         window.send_requested.connect(lambda: self._report(window, send=True))
         window.save_requested.connect(lambda: self._report(window, send=False))
         self._show("report", window)
@@ -693,8 +748,10 @@ class Tray(QObject):
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         out = self._report_folder() / f"innovacommerce-support-{stamp}.zip"
 
+        description, contact = window.said()
+
         def work(service: UpdaterService) -> tuple[Path, str | None]:  # on the worker
-            bundle = service.build_report(out)
+            bundle = service.build_report(out, description=description, contact=contact)
             return (bundle, service.send_report(bundle) if send else None)
 
         try:
@@ -711,12 +768,7 @@ class Tray(QObject):
                     text += " " + _("Reference: {reference}").format(reference=reference)
                 window.show_result(text, ok=True)
             else:
-                window.show_result(
-                    _("Saved as {file}. Send this file to InnovaCommerce support.").format(
-                        file=bundle
-                    ),
-                    ok=True,
-                )
+                window.show_saved(bundle)
                 QDesktopServices.openUrl(QUrl.fromLocalFile(str(bundle.parent)))
 
         def failed(error: UpdaterError) -> None:

@@ -7,6 +7,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -124,6 +125,102 @@ def test_notification_in_spanish_says_correccion_de_errores(
     assert note.args[1].startswith("Nuevas funcionalidades.")
 
 
+def test_the_restore_confirmation_button_is_a_verb_in_spanish(
+    shop: Shop, tray: Tray, qtbot: QtBot
+) -> None:
+    set_language("es")
+    shop.publish("1.0.1")
+    shop.service.update("tpv")
+    window = tray.open_restore()
+    assert isinstance(window, RestoreWindow)
+    seen: list[str] = []
+
+    def answer() -> None:
+        box = window.confirmation
+        assert box is not None
+        seen.extend(b.text() for b in box.buttons())
+        [cancel] = [b for b in box.buttons() if b.text() == "Cancelar"]
+        cancel.click()
+
+    QTimer.singleShot(200, answer)
+    window.restore_button.click()
+    assert sorted(seen) == ["Cancelar", "Restaurar"]  # the verb, not "Restauración"
+    assert installed(shop) == "1.0.1"
+
+
+def asked_check(tray: Tray, qtbot: QtBot) -> None:
+    """ "Check for updates now" as the person clicks it in the menu."""
+    [action] = [
+        a
+        for a in tray.menu.actions()
+        if a.text() in ("Check for updates now", "Buscar actualizaciones ahora")
+    ]
+    with qtbot.waitSignal(tray.notified, timeout=WAIT_MS, raising=False):
+        action.trigger()
+    settle(tray, qtbot)
+
+
+def test_an_asked_check_says_up_to_date_with_the_version_and_time(
+    shop: Shop, tray: Tray, qtbot: QtBot
+) -> None:
+    set_language("es")
+    tray.build_menu()
+    with qtbot.waitSignal(tray.notified, timeout=WAIT_MS) as note:
+        asked_check(tray, qtbot)
+    assert note.args[0] == "Está al día"
+    lines = note.args[1].split("\n")
+    assert lines[0] == "InnovaCommerce TPV 1.0.0 es la versión más reciente."
+    assert lines[1].startswith("Comprobado el ") and lines[1].endswith(".")
+    checked = datetime.strptime(lines[1][len("Comprobado el ") : -1], "%d/%m/%Y %H:%M")
+    assert abs(checked - datetime.now()) < timedelta(minutes=2)
+
+
+def test_an_asked_check_shows_an_update_even_when_already_announced(
+    shop: Shop, tray: Tray, qtbot: QtBot
+) -> None:
+    shop.publish("1.0.1")
+    check(tray, qtbot)  # the scheduled check announced it
+    tray.windows.pop("update", None)
+    tray.build_menu()
+    asked_check(tray, qtbot)
+    window = tray.windows.get("update")
+    assert isinstance(window, UpdateWindow) and window.isVisible()
+
+
+def test_an_asked_check_that_fails_says_why(shop: Shop, tray: Tray, qtbot: QtBot) -> None:
+    shop.server.override("metadata/timestamp.json", status=500)
+    tray.build_menu()
+    with qtbot.waitSignal(tray.notified, timeout=WAIT_MS) as note:
+        asked_check(tray, qtbot)
+    assert "error 500" in note.args[1]
+
+
+def test_a_restore_whose_data_had_not_changed_says_so(shop: Shop, tray: Tray, qtbot: QtBot) -> None:
+    shop.publish("1.0.1")
+    shop.service.update("tpv")
+    window = tray.open_restore()
+    assert isinstance(window, RestoreWindow)
+    tray.restore("tpv", window.snapshots[0].id)
+    progress = wait_outcome(qtbot, tray.progress)
+    assert progress.outcome_text.text() == (
+        "Its data had not changed since the copy was made: nothing of it was lost."
+    )
+
+
+def test_the_details_of_a_failure_do_not_repeat_what_it_says(
+    shop: Shop, tray: Tray, qtbot: QtBot
+) -> None:
+    shop.publish("1.0.1")
+    check(tray, qtbot)
+    shop.server.override(package_path(shop, "1.0.1"), status=404)
+    tray.install("tpv", "1.0.1")
+    progress = wait_outcome(qtbot, tray.progress)
+    said = {line.strip() for line in progress.outcome_text.text().splitlines()}
+    details = progress.details_box.toPlainText().splitlines()
+    assert not said & {line.strip() for line in details}, details
+    assert progress.details_button.isVisible() == bool(details)
+
+
 def test_failed_health_check_rolls_back_and_says_so(shop: Shop, tray: Tray, qtbot: QtBot) -> None:
     shop.publish("1.1.0", self_test_exit=1)
     before = tree(shop.install_dir)
@@ -163,12 +260,20 @@ def test_restore_previous_version_and_undo_it(shop: Shop, tray: Tray, qtbot: QtB
     window.restore_button.click()
     progress = wait_outcome(qtbot, tray.progress)
     assert progress.outcome_heading.text() == "InnovaCommerce TPV is back at version 1.0.0"
+    assert progress.outcome_text.text().startswith("Its data went back too.")
+    assert not progress.title.isVisible()
     assert installed(shop) == "1.0.0"
     assert not (shop.data_dir / "sales.db").exists()
     assert progress.undo_button.isVisible()
     progress.undo_button.click()
     undo = wait_outcome(qtbot, tray.progress)
-    assert undo.outcome_heading.text() == "InnovaCommerce TPV is back at version 1.0.1"
+    assert undo.outcome_heading.text() == (
+        "The restore was undone: InnovaCommerce TPV is back at version 1.0.1"
+    )
+    assert (
+        undo.outcome_text.text() == "Its program and its data are as they were before the restore."
+    )
+    assert not undo.undo_button.isVisible()  # not a second restore to undo
     assert installed(shop) == "1.0.1"
     assert (shop.data_dir / "sales.db").read_text() == "sales written with 1.0.1"
 
@@ -287,9 +392,16 @@ def test_running_program_is_closed_when_the_owner_asks(
         qtbot.waitUntil(lambda: progress.page == "app_running", timeout=WAIT_MS)
         assert "InnovaCommerce TPV is open" in progress.running_text.text()
         assert installed(shop) == "1.0.0"
+        progress.continue_button.click()  # "I have closed it", but it is still open
+        qtbot.waitUntil(
+            lambda: "InnovaCommerce TPV is still open" in progress.running_text.text(),
+            timeout=WAIT_MS,
+        )
+        assert progress.page == "app_running" and installed(shop) == "1.0.0"
         progress.close_app_button.click()
         wait_outcome(qtbot, progress)
         assert progress.outcome_heading.text() == "InnovaCommerce TPV updated to 1.0.1"
+        assert not progress.title.isVisible()  # no "Updating … to 1.0.1" above the outcome
         assert app.wait(timeout=30) is not None
     finally:
         app.kill()
@@ -382,6 +494,30 @@ def test_history_window_lists_what_happened(shop: Shop, tray: Tray, qtbot: QtBot
     assert rows[1][1] == "check" and rows[1][4] == "done"
 
 
+def test_history_details_have_room_and_show_whole_on_selection(
+    shop: Shop, tray: Tray, qtbot: QtBot
+) -> None:
+    shop.publish("1.1.0", self_test_exit=1)
+    check(tray, qtbot)
+    tray.install("tpv", "1.1.0")  # written in English (as SYSTEM's nightly task may)
+    wait_outcome(qtbot, tray.progress)
+    set_language("es")  # read in Spanish
+    window = tray.open_history()
+    assert "autocomprobación" in window.cell(0, 5)
+    window.resize(760, 420)  # the smallest the window gets
+    qtbot.waitExposed(window)
+    viewport = window.table.viewport().width()
+    assert window.details_width() >= viewport // 3 - 1, (window.details_width(), viewport)
+    entry = window.entries[0]
+    assert entry.shown_message and entry.shown_details
+    window.table.selectRow(0)
+    shown = window.details.toPlainText()
+    assert shown.startswith(entry.shown_message) and entry.shown_details.strip() in shown
+    assert window.details.isVisible() and window.details.isReadOnly()
+    window.table.selectRow(1)
+    assert window.details.toPlainText() == window.full_text(window.entries[1])
+
+
 class _Opened(QObject):
     def __init__(self) -> None:
         super().__init__()
@@ -400,13 +536,45 @@ def test_report_a_problem_saves_the_bundle_and_opens_its_folder(
     try:
         window = tray.open_report()
         assert not window.send_button.isVisible()  # no support address configured
+        window.description.setPlainText("The TPV closes when I print a ticket.")
+        window.contact.setText("tienda@example.com")
         window.save_button.click()
-        qtbot.waitUntil(lambda: "Saved as" in window.status.text(), timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: window.file_name.isVisible(), timeout=WAIT_MS)
     finally:
         QDesktopServices.unsetUrlHandler("file")
     [bundle] = (tmp_path / "reports").glob("innovacommerce-support-*.zip")
     assert bundle.read_bytes().startswith(b"PK")
     assert [Path(u.toLocalFile()) for u in opened.urls] == [tmp_path / "reports"]
+    with zipfile.ZipFile(bundle) as archive:
+        said = archive.read("description.txt").decode()
+    assert said.startswith("The TPV closes when I print a ticket.")
+    assert "tienda@example.com" in said
+    # How to send it, and the file's name on its own line (never a path cut mid-word).
+    assert "your IT staff knows the address" in window.status.text()
+    assert str(tmp_path) not in window.status.text()
+    assert window.file_name.text() == bundle.name
+
+
+def test_report_a_problem_names_the_support_contact_in_spanish(
+    shop: Shop, qtbot: QtBot, tmp_path: Path
+) -> None:
+    contact = "soporte@innovacommerce.es · 910 000 000"
+    settings = f"support_contact = '{contact}'\nlanguage = 'es'\n"
+    shop.config_path.write_text(settings + shop.config_path.read_text())
+    tray = Tray(load_config(shop.config_path), poll_every_ms=10**8, tick_ms=10**8,
+                reports_dir=tmp_path / "reports")  # fmt: skip
+    opened = _Opened()
+    QDesktopServices.setUrlHandler("file", opened, "open")
+    try:
+        window = tray.open_report()
+        assert window.description.isVisible() or not window.isVisible()
+        assert window.description.placeholderText().startswith("Por ejemplo")
+        window.save_button.click()
+        qtbot.waitUntil(lambda: window.file_name.isVisible(), timeout=WAIT_MS)
+        assert f"Envíelo al soporte de InnovaCommerce: {contact}." in window.status.text()
+    finally:
+        QDesktopServices.unsetUrlHandler("file")
+        tray.stop()
 
 
 def test_one_tray_per_user_session_and_configuration(shop: Shop, tmp_path: Path) -> None:

@@ -151,6 +151,9 @@ def test_mo_serves_what_the_po_says() -> None:
             singular, plural = ids(message)
             assert compiled.ngettext(singular, plural, 1) == forms(message)[0]
             assert compiled.ngettext(singular, plural, 2) == forms(message)[1]
+        elif message.context:
+            found = compiled.pgettext(message.context, ids(message)[0])
+            assert found == message.string, (message.context, message.id)
         else:
             assert compiled.gettext(ids(message)[0]) == message.string, message.id
         checked += 1

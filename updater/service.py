@@ -231,15 +231,16 @@ class UpdaterService:
 
     # ------------------------------------------------------------------- support
 
-    def build_report(self, out: Path) -> Path:
-        """Write the support bundle (:mod:`updater.support.report`) to ``out``.
+    def build_report(self, out: Path, *, description: str = "", contact: str = "") -> Path:
+        """Write the support bundle (:mod:`updater.support.report`) to ``out``, with what
+        the person wrote about the problem and how to reach them.
 
         Raises:
             StorageError: the zip cannot be written.
         """
         from updater.operations import reporting
 
-        return reporting.build_report(self._context, out)
+        return reporting.build_report(self._context, out, description=description, contact=contact)
 
     def send_report(self, bundle: Path) -> str:
         """Upload the support bundle to the configured support address; returns the

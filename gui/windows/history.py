@@ -1,15 +1,26 @@
-"""*History*: every check, update, rollback and restore with its outcome."""
+"""*History*: every check, update, rollback and restore with its outcome.
+
+The table keeps each row on one line, with the details cut short where the window is
+too narrow (an ellipsis, the whole text in the row's tooltip); the pane below the table
+shows the selected row's message and details whole, wrapped, and selectable for
+copying. The details column always keeps room: the short columns take what their
+contents need, the details take the rest, and never less than a third of the table.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
     QHBoxLayout,
     QHeaderView,
+    QPlainTextEdit,
     QPushButton,
+    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -18,6 +29,8 @@ from PySide6.QtWidgets import (
 
 from gui.texts import format_date
 from updater.machine.history import HistoryEntry, history_label
+
+DETAILS = 5
 
 
 class HistoryWindow(QDialog):
@@ -31,15 +44,20 @@ class HistoryWindow(QDialog):
 
         super().__init__(parent)
         self.setWindowTitle(_("History"))
-        self.setMinimumSize(760, 360)
+        self.setMinimumSize(760, 420)
+        self.resize(900, 520)
+        self.entries = list(entries)
         layout = QVBoxLayout(self)
         headers = [_("When"), _("What"), _("Product"), _("Versions"), _("Result"), _("Details")]
-        self.table = QTableWidget(len(entries), len(headers))
+        self.table = QTableWidget(len(self.entries), len(headers))
         self.table.setHorizontalHeaderLabels(headers)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.verticalHeader().hide()
-        for row, entry in enumerate(entries):
+        for row, entry in enumerate(self.entries):
             versions = ""
             if entry.from_version or entry.to_version:
                 versions = f"{entry.from_version or '-'} → {entry.to_version or '-'}"
@@ -49,23 +67,80 @@ class HistoryWindow(QDialog):
                 product_names.get(entry.product or "", entry.product or ""),
                 versions,
                 history_label(entry.outcome.value),
-                entry.message or "",
+                entry.shown_message or "",
             ]
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                if column == 5 and entry.details:
-                    item.setToolTip(entry.details)
+                if column == DETAILS and text:
+                    item.setToolTip(self.full_text(entry))
                 self.table.setItem(row, column, item)
-        self.table.resizeColumnsToContents()
-        self.table.horizontalHeader().setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
-        layout.addWidget(self.table)
+        header = self.table.horizontalHeader()
+        for column in range(DETAILS):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(DETAILS, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(60)
+
+        self.details = QPlainTextEdit()
+        self.details.setReadOnly(True)
+        self.details.setPlaceholderText(_("Select a row to read its details here."))
+        self.details.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.table)
+        splitter.addWidget(self.details)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        layout.addWidget(splitter)
+        self.table.itemSelectionChanged.connect(self._show_selected)
+
         row_layout = QHBoxLayout()
         row_layout.addStretch(1)
         close = QPushButton(_("Close"))
         close.clicked.connect(self.accept)
         row_layout.addWidget(close)
         layout.addLayout(row_layout)
+        if self.entries:
+            self.table.selectRow(0)
+
+    @staticmethod
+    def full_text(entry: HistoryEntry) -> str:
+        """The row's message and, below it, its details when they say more."""
+        message = entry.shown_message or ""
+        details = (entry.shown_details or "").strip()
+        if details and details != message.strip():
+            return f"{message}\n\n{details}" if message else details
+        return message
+
+    def _show_selected(self) -> None:
+        rows = {index.row() for index in self.table.selectedIndexes()}
+        self.details.setPlainText(self.full_text(self.entries[min(rows)]) if rows else "")
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self.keep_room_for_details()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        self.keep_room_for_details()
+
+    def keep_room_for_details(self) -> None:
+        """Give the details column at least a third of the table: the short columns
+        shrink (their text then ends in an ellipsis) when they would take more."""
+        header = self.table.horizontalHeader()
+        available = self.table.viewport().width()
+        wanted = [self.table.sizeHintForColumn(c) + 16 for c in range(DETAILS)]
+        budget = available - max(available // 3, 240)
+        if sum(wanted) <= budget:
+            for column in range(DETAILS):
+                header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+            return
+        scale = max(budget, 0) / max(sum(wanted), 1)
+        for column, width in enumerate(wanted):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(column, max(60, int(width * scale)))
 
     def cell(self, row: int, column: int) -> str:
         item = self.table.item(row, column)
         return item.text() if item is not None else ""
+
+    def details_width(self) -> int:
+        return self.table.horizontalHeader().sectionSize(DETAILS)

@@ -53,6 +53,8 @@ class ProgressWindow(QDialog):
         self.job: Job | None = None
         self.observer: QtObserver | None = None
         self.undo_snapshot: str | None = None
+        #: The person clicked "I have closed it" (a second "it is open" says "still").
+        self.said_closed = False
         self.current: Step | None = None
         layout = QVBoxLayout(self)
         self.title = QLabel(title)
@@ -106,7 +108,7 @@ class ProgressWindow(QDialog):
         row.addWidget(self.continue_button)
         r.addLayout(row)
         self.close_app_button.clicked.connect(lambda: self.start_requested.emit("close"))
-        self.continue_button.clicked.connect(lambda: self.start_requested.emit("fail"))
+        self.continue_button.clicked.connect(self._said_closed)
         self.give_up_button.clicked.connect(self.accept)
         self.pages.addWidget(running_page)
 
@@ -223,9 +225,16 @@ class ProgressWindow(QDialog):
     # --- outcomes ------------------------------------------------------------------
 
     def show_app_running(self, problem: Problem) -> None:
+        again = self.said_closed  # "I have closed it", but it was still open
+        first = (
+            _("{product} is still open. Close it (check the taskbar too), or let the "
+              "updater close it for you.")
+            if again
+            else _("{product} is open. Close it to continue, or let the updater close it "
+                   "for you.")
+        )  # fmt: skip
         self.running_text.setText(
-            _("{product} is open. Close it to continue, or let the updater close it for you.")
-            .format(product=self.product_name)
+            first.format(product=self.product_name)
             + "\n\n"
             + _("Save any work in progress (for example, a sale being entered) first.")
         )  # fmt: skip
@@ -243,16 +252,28 @@ class ProgressWindow(QDialog):
         self.retry_button.setVisible(can_retry)
 
     def _outcome(self, heading: str, text: str, details: str, *, failure: bool) -> None:
+        # The work is over: the title that said what was being done gives way to the
+        # outcome, and the details say only what the text above them does not.
+        self.title.hide()
         self.outcome_heading.setText(heading)
         self.outcome_text.setText(text)
         self.outcome_text.setVisible(bool(text))
+        shown = {line.strip() for line in f"{heading}\n{text}".splitlines()}
+        details = "\n".join(
+            line for line in details.splitlines() if line.strip() and line.strip() not in shown
+        )
         self.details_box.setPlainText(details)
         self.details_box.hide()
-        for button in (self.details_button, self.report_button, self.retry_button):
+        for button in (self.report_button, self.retry_button):
             button.setVisible(failure)
+        self.details_button.setVisible(failure and bool(details))
         self.undo_button.hide()
         self.close_button.setDefault(True)
         self.pages.setCurrentIndex(2)
+
+    def _said_closed(self) -> None:
+        self.said_closed = True
+        self.start_requested.emit("fail")
 
     def _undo(self) -> None:
         if self.undo_snapshot is not None:

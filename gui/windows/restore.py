@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.texts import format_date
-from updater.i18n import _, format_size
+from updater.i18n import _, format_size, pgettext
 from updater.install.transaction import SnapshotInfo
 
 
@@ -96,7 +96,7 @@ class RestoreWindow(QDialog):
                 snapshot.version or _("unknown"),
                 format_date(snapshot.taken_at),
                 format_size(snapshot.size),
-                snapshot.reason,
+                snapshot.shown_reason,
             ]
             for column, text in enumerate(cells):
                 self.table.setItem(row, column, QTableWidgetItem(text))
@@ -138,7 +138,8 @@ class RestoreWindow(QDialog):
         box.setIcon(QMessageBox.Icon.Question)
         box.setWindowTitle(_("Restore previous version"))
         box.setText(self.confirmation_text(snapshot))
-        yes = box.addButton(_("Restore"), QMessageBox.ButtonRole.AcceptRole)
+        # TRANSLATORS: a button: the verb (Spanish "Restaurar").
+        yes = box.addButton(pgettext("button", "Restore"), QMessageBox.ButtonRole.AcceptRole)
         box.addButton(_("Cancel"), QMessageBox.ButtonRole.RejectRole)
         self.confirmation = box
         box.exec()

@@ -235,6 +235,8 @@ class MachineConfig:
         support_url: Where the tray's *Report a problem* uploads the support bundle
             (an ``http(s)`` address that accepts a POST); ``None``: the bundle is saved
             and its folder opened instead.
+        support_contact: How a shop reaches support (an e-mail address, a phone number),
+            shown by *Report a problem* with the saved bundle; ``None``: not known.
     """
 
     source: Path | None
@@ -245,6 +247,7 @@ class MachineConfig:
     check_interval_hours: float = 6.0
     language: str | None = None
     support_url: str | None = None
+    support_contact: str | None = None
 
     def product(self, product_id: str) -> ProductConfig:
         """The product ``product_id``.

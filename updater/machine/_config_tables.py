@@ -47,6 +47,7 @@ _TOP_KEYS = (
     "check_interval_hours",
     "language",
     "support_url",
+    "support_contact",
     "feed",
     "retention",
     "products",
@@ -105,6 +106,13 @@ class ConfigReader(ValueReader):
             support_url = self.string(top["support_url"], "support_url").strip()
             if urllib.parse.urlsplit(support_url).scheme not in ("http", "https"):
                 raise self.bad("support_url", _("must be an http:// or https:// address."))
+        support_contact: str | None = None
+        if "support_contact" in top:
+            support_contact = " ".join(
+                self.string(top["support_contact"], "support_contact").split()
+            )
+            if not 1 <= len(support_contact) <= 200:
+                raise self.bad("support_contact", _("must be 1 to 200 characters long."))
         if "feed" not in top:
             raise self.bad(
                 "feed",
@@ -123,6 +131,7 @@ class ConfigReader(ValueReader):
             check_interval_hours=interval,
             language=language,
             support_url=support_url,
+            support_contact=support_contact,
         )
 
     def feed_address(self, value: object, key: str) -> str:

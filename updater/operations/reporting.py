@@ -19,14 +19,19 @@ from updater.support import report
 __all__ = ["build_report", "send_report"]
 
 
-def build_report(ctx: OperationContext, out: Path) -> Path:
+def build_report(ctx: OperationContext, out: Path, *, description: str, contact: str) -> Path:
     """Write the support bundle to ``out`` (see
     :meth:`updater.service.UpdaterService.build_report`)."""
     from updater.support.doctor import run_doctor
 
     checks = run_doctor(ctx.file_config.source)
     return report.build_report(
-        out, config_path=ctx.file_config.source, checks=checks, state_dir=ctx.state.root
+        out,
+        config_path=ctx.file_config.source,
+        checks=checks,
+        state_dir=ctx.state.root,
+        description=description,
+        contact=contact,
     )
 
 

@@ -118,6 +118,8 @@ def build_report(
     config_path: Path | None,
     checks: list[Check],
     state_dir: Path | None,
+    description: str = "",
+    contact: str = "",
 ) -> Path:
     """Write the diagnostic report zip to ``out`` and return its path.
 
@@ -128,6 +130,8 @@ def build_report(
         checks: The doctor's results (:func:`updater.support.doctor.run_doctor`).
         state_dir: The updater's state folder (history, logs, trusted metadata);
             ``None`` takes the configuration's when it loads, else leaves them out.
+        description: What the person says happened (``description.txt``, with
+            ``contact``: how support can reach them); left out when both are empty.
 
     What cannot be collected is left out and explained in ``errors.txt``.
 
@@ -147,6 +151,17 @@ def build_report(
         ("history.json", _json(_history(state, problems))),
         ("versions.json", _json(_versions(config, problems))),
     ]
+    said = "\n".join(
+        part
+        for part in (
+            description.strip(),
+            contact.strip()
+            and "---\n" + _("How to reach me: {contact}").format(contact=contact.strip()),
+        )
+        if part
+    )
+    if said:
+        members.insert(0, ("description.txt", (said + "\n").encode("utf-8")))
     if state is not None:
         members += _logs(state, problems)
         members += _trusted_metadata(state, problems)
