@@ -35,7 +35,6 @@ from updater.errors import (
 )
 from updater.i18n import _
 from updater.install.archive import extract_zip, verify_tree
-from updater.install.delta import build_from_delta
 from updater.install.filelist import FileList, describe_tree
 from updater.install.health import run_command
 from updater.install.snapshots import SnapshotInfo, SnapshotRecord, describe_size, same_volume
@@ -153,6 +152,10 @@ class UpdateTransaction:
             IntegrityError: the delta does not make exactly the release.
             ArchiveError, StorageError: the new files cannot be written.
         """
+        # Imported here: zstandard is needed only by an update through a delta, and every
+        # command (status, history) imports this module.
+        from updater.install.delta import build_from_delta
+
         self._stage_with(
             lambda progress: build_from_delta(
                 delta, self.plan.install_dir, self.plan.staging_dir, expected, progress=progress
