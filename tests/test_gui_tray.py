@@ -512,10 +512,17 @@ def test_history_details_have_room_and_show_whole_on_selection(
     assert entry.shown_message and entry.shown_details
     window.table.selectRow(0)
     shown = window.details.toPlainText()
-    assert shown.startswith(entry.shown_message) and entry.shown_details.strip() in shown
+    assert shown.startswith(window.cell(0, 0))  # the row whole: when, what, versions...
+    assert "1.0.0 → 1.1.0" in shown
+    assert entry.shown_message in shown and entry.shown_details.strip() in shown
     assert window.details.isVisible() and window.details.isReadOnly()
-    window.table.selectRow(1)
+    window.table.selectRow(1)  # the check: no message of its own, still said whole
     assert window.details.toPlainText() == window.full_text(window.entries[1])
+    assert window.details.toPlainText().startswith(window.cell(1, 0))
+    # The short columns keep their text: the date and the versions are not cut.
+    for column in (0, 3):
+        needed = window.table.sizeHintForColumn(column)
+        assert window.table.horizontalHeader().sectionSize(column) >= needed
 
 
 class _Opened(QObject):

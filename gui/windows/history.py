@@ -31,6 +31,8 @@ from gui.texts import format_date
 from updater.machine.history import HistoryEntry, history_label
 
 DETAILS = 5
+#: When, and which versions: short, and useless cut.
+KEPT_WHOLE = (0, 3)
 
 
 class HistoryWindow(QDialog):
@@ -101,14 +103,17 @@ class HistoryWindow(QDialog):
         if self.entries:
             self.table.selectRow(0)
 
-    @staticmethod
-    def full_text(entry: HistoryEntry) -> str:
-        """The row's message and, below it, its details when they say more."""
-        message = entry.shown_message or ""
+    def full_text(self, entry: HistoryEntry) -> str:
+        """The row whole: what, when, which versions, the result, then its message
+        and its details when they say more."""
+        row = self.entries.index(entry)
+        head = " · ".join(text for text in (self.cell(row, c) for c in range(DETAILS)) if text)
+        message = (entry.shown_message or "").strip()
         details = (entry.shown_details or "").strip()
-        if details and details != message.strip():
-            return f"{message}\n\n{details}" if message else details
-        return message
+        parts = [head, message]
+        if details and details != message:
+            parts.append(details)
+        return "\n\n".join(part for part in parts if part)
 
     def _show_selected(self) -> None:
         rows = {index.row() for index in self.table.selectedIndexes()}
@@ -133,10 +138,21 @@ class HistoryWindow(QDialog):
             for column in range(DETAILS):
                 header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
             return
-        scale = max(budget, 0) / max(sum(wanted), 1)
+        # The date and the versions keep what they need; of the others the widest give
+        # way first (a long result, a long product name).
+        fixed = sum(wanted[c] for c in KEPT_WHOLE)
+        cap = max(wanted)
+        while (
+            cap > 60
+            and fixed + sum(min(w, cap) for c, w in enumerate(wanted) if c not in KEPT_WHOLE)
+            > budget
+        ):
+            cap -= 4
         for column, width in enumerate(wanted):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
-            header.resizeSection(column, max(60, int(width * scale)))
+            header.resizeSection(
+                column, width if column in KEPT_WHOLE else max(60, min(width, cap))
+            )
 
     def cell(self, row: int, column: int) -> str:
         item = self.table.item(row, column)
