@@ -625,6 +625,7 @@ class Tray(QObject):
         window.start_requested.connect(start)
         window.report_requested.connect(self.open_report)
         window.undo_requested.connect(lambda snap: self.restore(product_id, snap, undoing=True))
+        window.skip_requested.connect(lambda version: self.skip(product_id, version))
         window.show()
         start("fail")
         return window
@@ -658,6 +659,8 @@ class Tray(QObject):
             _("{product} is back at version {version}").format(product=name, version=version),
             text,
             undo_snapshot=result.undo.id if result.undo else None,
+            # The version just left misbehaved, most likely: it need not be offered again.
+            skip_version=str(result.from_version) if result.from_version else None,
         )
         self.reload_check(announce=False)
 

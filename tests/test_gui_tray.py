@@ -22,6 +22,7 @@ from pytestqt.qtbot import QtBot
 
 from gui.app import instance_name
 from gui.icons import TrayState
+from gui.texts import PROGRESS_STEPS
 from gui.tray import Tray
 from gui.windows.progress import ProgressWindow
 from gui.windows.restore import RestoreWindow
@@ -221,6 +222,28 @@ def test_the_details_of_a_failure_do_not_repeat_what_it_says(
     assert progress.details_button.isVisible() == bool(details)
 
 
+@pytest.mark.parametrize(
+    ("done", "rate", "left"),
+    [
+        (95 * 2**20, 2**20, "quedan unos segundos"),  # 5 s
+        (70 * 2**20, 2**20, "quedan unos 30 segundos"),  # 30 s
+        (10 * 2**20, 2**20, "quedan unos 2 minutos"),  # 90 s
+        (40 * 2**20, 2**20, "queda alrededor de 1 minuto"),  # 60 s
+    ],
+)
+def test_the_progress_window_says_the_time_left(
+    qtbot: QtBot, done: int, rate: float, left: str
+) -> None:
+    set_language("es")
+    window = ProgressWindow("Actualizando", PROGRESS_STEPS, "InnovaCommerce TPV")
+    qtbot.addWidget(window)
+    window.on_progress("tpv", "download", done, 100 * 2**20, rate)
+    parts = window.detail.text().split(" · ")
+    assert parts == [f"{done // 2**20},0 MB de 100,0 MB", "1,0 MB/s", left]
+    window.on_progress("tpv", "download", 100 * 2**20, 100 * 2**20, rate)
+    assert "queda" not in window.detail.text()  # done: nothing left to say
+
+
 def test_failed_health_check_rolls_back_and_says_so(shop: Shop, tray: Tray, qtbot: QtBot) -> None:
     shop.publish("1.1.0", self_test_exit=1)
     before = tree(shop.install_dir)
@@ -264,6 +287,13 @@ def test_restore_previous_version_and_undo_it(shop: Shop, tray: Tray, qtbot: QtB
     assert not progress.title.isVisible()
     assert installed(shop) == "1.0.0"
     assert not (shop.data_dir / "sales.db").exists()
+    assert progress.skip_button.isVisible()
+    assert progress.skip_button.text() == "Do not offer 1.0.1 again"
+    progress.skip_button.click()  # the version just left misbehaved
+    assert shop.service.preferences().skipped_versions("tpv") == {Version("1.0.1")}
+    assert not progress.skip_button.isEnabled()
+    settle(tray, qtbot)
+    assert tray.offers() == []  # not offered again
     assert progress.undo_button.isVisible()
     progress.undo_button.click()
     undo = wait_outcome(qtbot, tray.progress)
@@ -274,6 +304,7 @@ def test_restore_previous_version_and_undo_it(shop: Shop, tray: Tray, qtbot: QtB
         undo.outcome_text.text() == "Its program and its data are as they were before the restore."
     )
     assert not undo.undo_button.isVisible()  # not a second restore to undo
+    assert not undo.skip_button.isVisible()
     assert installed(shop) == "1.0.1"
     assert (shop.data_dir / "sales.db").read_text() == "sales written with 1.0.1"
 

@@ -232,6 +232,19 @@ def format_rate(rate: float | None) -> str:
     return _("{value} MB/s").format(value=_one_decimal(rate / 2**20))
 
 
+def format_time_left(seconds: float) -> str:
+    """Time left for people, rounded up the way a wait is said: "a few seconds left",
+    "about 40 seconds left", "about 3 minutes left"."""
+    if seconds < 10:
+        return _("a few seconds left")
+    if seconds < 60:
+        return _("about {seconds} seconds left").format(seconds=int(-(-seconds // 10) * 10))
+    minutes = int(-(-seconds // 60))
+    return ngettext("about {minutes} minute left", "about {minutes} minutes left", minutes).format(
+        minutes=minutes
+    )
+
+
 def _one_decimal(value: float) -> str:
     """``value`` with one decimal, with a decimal comma in Spanish."""
     text = f"{value:.1f}"

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from gui.bridge import Job, QtObserver
 from gui.texts import Problem
-from updater.i18n import _, format_rate, format_size
+from updater.i18n import _, format_rate, format_size, format_time_left
 from updater.observer import Step
 
 _DONE, _NOW, _LATER = "✔", "➜", "•"
@@ -37,6 +37,7 @@ class ProgressWindow(QDialog):
     start_requested = Signal(str)  # the running-program policy: "fail" or "close"
     report_requested = Signal()
     undo_requested = Signal(str)  # snapshot id
+    skip_requested = Signal(str)  # a version not to be offered again
 
     def __init__(
         self,
@@ -135,11 +136,13 @@ class ProgressWindow(QDialog):
         self.report_button = QPushButton(_("Report a problem…"))
         self.retry_button = QPushButton(_("Retry"))
         self.undo_button = QPushButton(_("Undo this restore"))
+        self.skip_button = QPushButton()
+        self.skip_version: str | None = None
         self.close_button = QPushButton(_("Close"))
         for button in (self.details_button, self.report_button):
             row.addWidget(button)
         row.addStretch(1)
-        for button in (self.undo_button, self.retry_button, self.close_button):
+        for button in (self.skip_button, self.undo_button, self.retry_button, self.close_button):
             row.addWidget(button)
         o.addStretch(1)
         o.addLayout(row)
@@ -149,6 +152,7 @@ class ProgressWindow(QDialog):
         self.report_button.clicked.connect(self.report_requested.emit)
         self.retry_button.clicked.connect(lambda: self.start_requested.emit("fail"))
         self.undo_button.clicked.connect(self._undo)
+        self.skip_button.clicked.connect(self._skip)
         self.close_button.clicked.connect(self.accept)
         self.pages.addWidget(outcome_page)
         self._paint_steps()
@@ -200,8 +204,10 @@ class ProgressWindow(QDialog):
             text = _("{done} of {total}").format(done=format_size(done), total=format_size(total))
         else:
             text = format_size(done)
-        speed = format_rate(rate)
-        self.detail.setText(f"{text} · {speed}" if speed else text)
+        parts = [text, format_rate(rate)]
+        if total and rate and rate > 0 and done < total:
+            parts.append(format_time_left((total - done) / rate))
+        self.detail.setText(" · ".join(part for part in parts if part))
 
     def cancel(self) -> None:
         if self.observer is not None and self.running:
@@ -242,10 +248,23 @@ class ProgressWindow(QDialog):
         self.show()
         self.raise_()
 
-    def show_success(self, heading: str, text: str = "", undo_snapshot: str | None = None) -> None:
+    def show_success(
+        self,
+        heading: str,
+        text: str = "",
+        undo_snapshot: str | None = None,
+        skip_version: str | None = None,
+    ) -> None:
+        """The work succeeded; ``undo_snapshot``: a restore that can be undone;
+        ``skip_version``: the version a restore left, which may be skipped from now on."""
         self.undo_snapshot = undo_snapshot
         self._outcome(heading, text, "", failure=False)
         self.undo_button.setVisible(undo_snapshot is not None)
+        self.skip_version = skip_version
+        if skip_version is not None:
+            self.skip_button.setText(_("Do not offer {version} again").format(version=skip_version))
+            self.skip_button.setEnabled(True)
+        self.skip_button.setVisible(skip_version is not None)
 
     def show_failure(self, problem: Problem, *, can_retry: bool = True) -> None:
         self._outcome(problem.title, problem.text, problem.details, failure=True)
@@ -268,12 +287,21 @@ class ProgressWindow(QDialog):
             button.setVisible(failure)
         self.details_button.setVisible(failure and bool(details))
         self.undo_button.hide()
+        self.skip_button.hide()
         self.close_button.setDefault(True)
         self.pages.setCurrentIndex(2)
 
     def _said_closed(self) -> None:
         self.said_closed = True
         self.start_requested.emit("fail")
+
+    def _skip(self) -> None:
+        if self.skip_version is not None:
+            self.skip_requested.emit(self.skip_version)
+            self.skip_button.setText(
+                _("{version} will not be offered again").format(version=self.skip_version)
+            )
+            self.skip_button.setEnabled(False)
 
     def _undo(self) -> None:
         if self.undo_snapshot is not None:
