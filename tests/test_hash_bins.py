@@ -52,16 +52,22 @@ def test_a_publish_signs_again_only_the_bins_of_its_new_files(feed: Feed) -> Non
     assert all(after[name] == before[name] + 1 for name in changed)
 
 
-def test_a_client_installs_through_the_bins(feed: Feed, tmp_path: Path) -> None:
+def install_newest(feed: Feed, tmp_path: Path) -> list[str]:
+    """Install the newest TPV from the feed over HTTP; the requests the server saw."""
     install = tmp_path / "install" / "tpv"
     install.mkdir(parents=True)
     (install / "VERSION").write_text("1.0.0\n")
     for server in feed_server(feed.repo.feed_dir):
         client = Client(server.url, feed.root, tmp_path / "state")
         assert client.install_latest("tpv", install).public == "1.1.0"
-        fetched = [r for r in server.requests_log if ".bins-" in r]
-        assert fetched  # the package's bin, read only for the download
-        assert len(set(fetched)) <= 3  # its zip's and its file list's bins at most
+        return list(server.requests_log)
+    raise AssertionError("no server")
+
+
+def test_a_client_installs_through_the_bins(feed: Feed, tmp_path: Path) -> None:
+    fetched = [r for r in install_newest(feed, tmp_path) if ".bins-" in r]
+    assert fetched  # the package's bin, read only for the download
+    assert len(set(fetched)) <= 3  # its zip's and its file list's bins at most
 
 
 def test_rotating_the_targets_keys_signs_every_bin_with_the_new_keys(
@@ -77,12 +83,7 @@ def test_rotating_the_targets_keys_signs_every_bin_with_the_new_keys(
     new = feed.repo.current()["root"].signed.roles["targets"].keyids
     for name, md in feed.repo.current_bins().items():
         assert set(md.signatures) == set(new), name
-    install = tmp_path / "install" / "tpv"
-    install.mkdir(parents=True)
-    (install / "VERSION").write_text("1.0.0\n")
-    for server in feed_server(feed.repo.feed_dir):
-        client = Client(server.url, feed.root, tmp_path / "state")
-        assert client.install_latest("tpv", install).public == "1.1.0"
+    install_newest(feed, tmp_path)
 
 
 def test_a_refresh_without_the_targets_key_keeps_due_bins_and_says_by_when(

@@ -148,17 +148,10 @@ def publish(
         or keys_changed
         or due["targets"]
     ):
-        version = old_targets.signed.version + 1 if old_targets else 1
-        targets_md = Metadata(
-            Targets(
-                version=version,
-                expires=now + timedelta(days=expiry["targets"]),
-                targets=top,
-                delegations=delegations,
-            )
-        )
+        targets_md = _next_targets(old_targets, now + timedelta(days=expiry["targets"]), top)
+        targets_md.signed.delegations = delegations
         result.warnings += sign(targets_md, "targets", root, keyring)
-        result.signed["targets"] = version
+        result.signed["targets"] = targets_md.signed.version
     assert targets_md is not None
     targets_bytes = targets_md.to_bytes(serializer("targets"))
 
@@ -173,17 +166,10 @@ def publish(
             or keys_changed
             or _due(expiry, old, now)
         ):
-            version = old.signed.version + 1 if old else 1
-            bin_md = Metadata(
-                Targets(
-                    version=version,
-                    expires=now + timedelta(days=expiry["targets"]),
-                    targets=listed,
-                )
-            )
+            bin_md = _next_targets(old, now + timedelta(days=expiry["targets"]), listed)
             result.warnings += sign(bin_md, name, targets_md.signed, keyring)
             bin_mds[name] = bin_md
-            result.bins_signed[name] = version
+            result.bins_signed[name] = bin_md.signed.version
     for name in set(bin_mds) - set(bins.names(delegations)):
         del bin_mds[name]  # bins of an earlier layout: no longer delegated
     result.warnings = list(dict.fromkeys(result.warnings))
@@ -292,6 +278,14 @@ def publish(
         "timestamp": timestamp_md.signed.expires,
     }
     return result
+
+
+def _next_targets(
+    old: Metadata[Targets] | None, expires: datetime, listed: dict[str, TargetFile]
+) -> Metadata[Targets]:
+    """The next version of a ``targets`` role (the top level or a hash bin), unsigned."""
+    version = old.signed.version + 1 if old is not None else 1
+    return Metadata(Targets(version=version, expires=expires, targets=listed))
 
 
 def _due(expiry_days: Mapping[str, int], md: Metadata[Any] | None, now: datetime) -> bool:
