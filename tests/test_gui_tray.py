@@ -535,10 +535,15 @@ def test_history_details_have_room_and_show_whole_on_selection(
     set_language("es")  # read in Spanish
     window = tray.open_history()
     assert "autocomprobación" in window.cell(0, 5)
-    window.resize(760, 420)  # the smallest the window gets
     qtbot.waitExposed(window)
+    # At its default size the short columns keep their text: the date and the versions.
+    for column in (0, 3):
+        needed = window.table.sizeHintForColumn(column)
+        assert window.table.horizontalHeader().sectionSize(column) >= needed
+    window.resize(760, 420)  # the smallest the window gets
+    qtbot.waitUntil(lambda: window.table.viewport().width() < 760, timeout=WAIT_MS)
     viewport = window.table.viewport().width()
-    assert window.details_width() >= viewport // 3 - 1, (window.details_width(), viewport)
+    qtbot.waitUntil(lambda: window.details_width() >= viewport // 3 - 1, timeout=5000)
     entry = window.entries[0]
     assert entry.shown_message and entry.shown_details
     window.table.selectRow(0)
@@ -550,10 +555,6 @@ def test_history_details_have_room_and_show_whole_on_selection(
     window.table.selectRow(1)  # the check: no message of its own, still said whole
     assert window.details.toPlainText() == window.full_text(window.entries[1])
     assert window.details.toPlainText().startswith(window.cell(1, 0))
-    # The short columns keep their text: the date and the versions are not cut.
-    for column in (0, 3):
-        needed = window.table.sizeHintForColumn(column)
-        assert window.table.horizontalHeader().sectionSize(column) >= needed
 
 
 class _Opened(QObject):
@@ -598,7 +599,7 @@ def test_report_a_problem_names_the_support_contact_in_spanish(
 ) -> None:
     contact = "soporte@innovacommerce.es · 910 000 000"
     settings = f"support_contact = '{contact}'\nlanguage = 'es'\n"
-    shop.config_path.write_text(settings + shop.config_path.read_text())
+    shop.config_path.write_text(settings + shop.config_path.read_text(), encoding="utf-8")
     tray = Tray(load_config(shop.config_path), poll_every_ms=10**8, tick_ms=10**8,
                 reports_dir=tmp_path / "reports")  # fmt: skip
     opened = _Opened()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -80,7 +80,7 @@ class HistoryWindow(QDialog):
         for column in range(DETAILS):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(DETAILS, QHeaderView.ResizeMode.Stretch)
-        header.setMinimumSectionSize(60)
+        header.setMinimumSectionSize(40)
 
         self.details = QPlainTextEdit()
         self.details.setReadOnly(True)
@@ -121,7 +121,8 @@ class HistoryWindow(QDialog):
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
         super().resizeEvent(event)
-        self.keep_room_for_details()
+        # After the layout has given the table its new width.
+        QTimer.singleShot(0, self.keep_room_for_details)
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
         super().showEvent(event)
@@ -148,11 +149,13 @@ class HistoryWindow(QDialog):
             > budget
         ):
             cap -= 4
-        for column, width in enumerate(wanted):
+        widths = [w if c in KEPT_WHOLE else max(60, min(w, cap)) for c, w in enumerate(wanted)]
+        if sum(widths) > budget:  # very narrow (or large fonts): the kept ones give way too
+            scale = max(budget, 0) / sum(widths)
+            widths = [max(40, int(w * scale)) for w in widths]
+        for column, width in enumerate(widths):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
-            header.resizeSection(
-                column, width if column in KEPT_WHOLE else max(60, min(width, cap))
-            )
+            header.resizeSection(column, width)
 
     def cell(self, row: int, column: int) -> str:
         item = self.table.item(row, column)
