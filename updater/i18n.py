@@ -135,7 +135,7 @@ def render(source: str | None, fallback: str | None) -> str | None:
         return fallback
     try:
         return _render(json.loads(source), depth=0)
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError):
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError, OSError):
         return fallback
 
 
