@@ -124,6 +124,28 @@ def bin_of(feed: Feed, target: str) -> tuple[str, Metadata[Any]]:
     return name, bin_md
 
 
+def forge_bin(
+    feed: Feed, target: str, entry: TargetFile | None, *, signed_by: Signers
+) -> dict[str, bytes]:
+    """The bin that signs ``target``, with ``entry`` in its place (``None``: left out),
+    signed by ``signed_by``, and a snapshot and timestamp pointing to it signed by the
+    publisher's online keys: {path in the feed: bytes}."""
+    md = current(feed)
+    name, bin_md = bin_of(feed, target)
+    if entry is None:
+        del bin_md.signed.targets[target]
+    else:
+        bin_md.signed.targets[target] = entry
+    md[name] = bin_md
+    return forge_chain(
+        md,
+        targets=signed_by,
+        snapshot=legit(feed, "snapshot"),
+        timestamp=legit(feed, "timestamp"),
+        edited_bin=name,
+    )
+
+
 def target_path_on_server(feed: Feed, target: str) -> str:
     info = feed.repo.published_targets()[target]
     path = feed.repo.target_file(target, info.hashes["sha256"])
@@ -229,16 +251,8 @@ def test_file_not_listed_in_signed_targets_is_never_downloaded(
     the (valid) manifest refers to.
     """
     before = tree_digest(install_dir)
-    md = current(feed)
-    name, bin_md = bin_of(feed, "packages/tpv/1.1.0/tpv-1.1.0.zip")
-    del bin_md.signed.targets["packages/tpv/1.1.0/tpv-1.1.0.zip"]
-    md[name] = bin_md
-    forged = forge_chain(
-        md,
-        targets=legit(feed, "targets"),
-        snapshot=legit(feed, "snapshot"),
-        timestamp=legit(feed, "timestamp"),
-        edited_bin=name,
+    forged = forge_bin(
+        feed, "packages/tpv/1.1.0/tpv-1.1.0.zip", None, signed_by=legit(feed, "targets")
     )
     for path, body in forged.items():
         server.override(path, body=body)
@@ -419,19 +433,11 @@ def test_a_hash_bin_signed_by_an_attacker_with_the_online_keys_is_refused(
     data = b"PK\x05\x06" + bytes(18)  # an empty zip
     sha = hashlib.sha256(data).hexdigest()
     (feed.repo.targets_dir / "packages/tpv/1.1.0" / f"{sha}.tpv-1.1.0.zip").write_bytes(data)
-    md = current(feed)
-    name, bin_md = bin_of(feed, "packages/tpv/1.1.0/tpv-1.1.0.zip")
-    bin_md.signed.targets["packages/tpv/1.1.0/tpv-1.1.0.zip"] = TargetFile(
-        len(data), {"sha256": sha}, "packages/tpv/1.1.0/tpv-1.1.0.zip"
-    )
-    md[name] = bin_md
-    forged = forge_chain(
-        md,
-        targets=(attacker, [evil_keyid]),
-        snapshot=legit(feed, "snapshot"),
-        timestamp=legit(feed, "timestamp"),
-        edited_bin=name,
-    )
+    target = "packages/tpv/1.1.0/tpv-1.1.0.zip"
+    forged = forge_bin(
+        feed, target, TargetFile(len(data), {"sha256": sha}, target),
+        signed_by=(attacker, [evil_keyid]),
+    )  # fmt: skip
     for path, body in forged.items():
         server.override(path, body=body)
     with pytest.raises(SignatureError, match="not signed by enough valid"):
@@ -536,18 +542,10 @@ def test_one_stolen_targets_key_of_two_needed_cannot_sign_a_release(
     data = evil_zip.getvalue()
     sha = hashlib.sha256(data).hexdigest()
     (feed.repo.targets_dir / "packages/tpv/1.1.0" / f"{sha}.tpv-1.1.0.zip").write_bytes(data)
-    name, bin_md = bin_of(feed, "packages/tpv/1.1.0/tpv-1.1.0.zip")  # the bin that signs it
-    bin_md.signed.targets["packages/tpv/1.1.0/tpv-1.1.0.zip"] = TargetFile(
-        len(data), {"sha256": sha}, "packages/tpv/1.1.0/tpv-1.1.0.zip"
-    )
-    md[name] = bin_md
     stolen: Signers = (keyring, root.roles["targets"].keyids[:1])
-    forged = forge_chain(
-        md,
-        targets=stolen,
-        snapshot=legit(feed, "snapshot"),
-        timestamp=legit(feed, "timestamp"),
-        edited_bin=name,
+    target = "packages/tpv/1.1.0/tpv-1.1.0.zip"  # in the bin that signs it
+    forged = forge_bin(
+        feed, target, TargetFile(len(data), {"sha256": sha}, target), signed_by=stolen
     )
     for path, body in forged.items():
         (feed.repo.feed_dir / path).write_bytes(body)
